@@ -1,0 +1,166 @@
+"""Command line: ``pic1d info|run|restart|bench``.
+
+Exit status: 0 success, 2 invalid input (deck, arguments, existing run directory),
+1 runtime failure. Deck errors are printed without a traceback and nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from pic1d.deck import Config, DeckError, load_deck
+from pic1d.units import DerivedParameters, derive, resolution_warnings, stability_errors
+
+log = logging.getLogger("pic1d")
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_INPUT = 2
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def format_info(cfg: Config, d: DerivedParameters) -> str:
+    """The derived-parameter table as text (what ``pic1d info`` prints)."""
+
+    def opt(v: float | None, fmt: str = ".4g") -> str:
+        return "-" if v is None else format(v, fmt)
+
+    rows: list[tuple[str, str] | str] = [
+        "plasma",
+        ("mass ratio m_i/m_e", f"{d.mass_ratio:g}"),
+        ("beta (total), beta_i, beta_e", f"{d.beta:.4g}, {d.beta_i:.4g}, {d.beta_e:.4g}"),
+        ("kT_e/(m_e c^2), kT_i/(m_e c^2)", f"{d.theta:.4g}, {d.theta_i:.4g}"),
+        ("B0 = Omega_ce0/omega_pe0", f"{d.B0:.5g}"),
+        ("sigma_e = B0^2/(n0 m_e c^2)", f"{d.sigma_e:.4g}"),
+        ("v_A0/c (n0 (m_i+m_e))", f"{d.vA_over_c:.5g}"),
+        ("Omega_i0/omega_pe0", f"{d.omega_ci0:.5g}"),
+        ("d_i0, rho_i0 [d_e0]", f"{d.d_i0:.4g}, {d.rho_i0:.4g}"),
+        "resolution (start -> end of run)",
+        ("dx [d_e0], dt [1/omega_pe0], cfl", f"{d.dx:.4g}, {d.dt:.4g}, {d.cfl:g}"),
+        ("omega_pe dt", f"{d.omega_pe_dt:.4g} -> {d.omega_pe_dt_end:.4g}"),
+        ("Omega_i0 dt", f"{d.Omega_i0_dt:.4g}"),
+        ("cells per d_e", f"{d.cells_per_de:.4g} -> {d.cells_per_de_end:.4g}"),
+        ("lambda_De [cells]", f"{d.lambda_De_cells:.4g} -> {d.lambda_De_cells_end:.4g} (CGL est.)"),
+        ("cells per d_i0, per rho_i0", f"{d.d_i0_cells:.4g}, {d.rho_i0_cells:.4g}"),
+        ("a_x, a_y, a_z at end", ", ".join(f"{a:.4g}" for a in d.a_end)),
+        ("B/B0, n/n0 at end", f"{d.B_end_over_B0:.4g}, {d.density_end:.4g}"),
+        ("max Courant number cfl/a_x", f"{d.courant_max:.4g}"),
+        "box",
+        ("cells", f"{d.cells}"),
+        (
+            "L [d_e0], [d_i0], [rho_i0]",
+            f"{d.L_d_e0:.4g}, {d.L_over_d_i0:.4g}, {d.L_over_rho_i0:.4g}",
+        ),
+        "time",
+        ("tau_c Omega_i0", opt(d.tau_c_Omega_i0)),
+        ("steps per tau_c", opt(d.steps_per_tau_c, ".6g")),
+        ("duration [1/Omega_i0], [tau_c]", f"{d.duration_Omega_i0:.4g}, {opt(d.duration_tau_c)}"),
+        ("total steps", f"{d.steps_total}"),
+        "output",
+        (
+            "field output every [steps], [1/Omega_i0]",
+            f"{d.output_interval_steps}, {d.output_interval_Omega_i0:.4g}",
+        ),
+        ("outputs: history, fields, spectra", f"{d.n_history}, {d.n_fields}, {d.n_spectra}"),
+        ("estimated output volume", _fmt_bytes(d.output_bytes)),
+        "resources",
+        ("particles, tracers", f"{d.particles_total:,}, {d.tracers_total:,}"),
+        (f"memory per rank ({d.ranks_assumed} rank(s))", _fmt_bytes(d.memory_bytes_per_rank)),
+    ]
+    width = max(len(r[0]) for r in rows if isinstance(r, tuple)) + 2
+    lines = [f"pic1d derived parameters: {cfg.run.name} ({cfg.source_path})"]
+    for r in rows:
+        if isinstance(r, str):
+            lines.append(f"-- {r}")
+        else:
+            lines.append(f"   {r[0]:<{width}}{r[1]}")
+    lines.append(f"   species: {', '.join(s.name for s in cfg.species)}")
+    return "\n".join(lines)
+
+
+def _load(path: str) -> tuple[Config, DerivedParameters]:
+    cfg = load_deck(path)
+    d = derive(cfg)
+    errors = stability_errors(d)
+    if errors:
+        raise DeckError(errors, cfg.source_path)
+    return cfg, d
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """``pic1d info DECK [--json] [--ranks N]``."""
+    cfg, d = _load(args.deck)
+    d = derive(cfg, ranks=args.ranks)
+    warnings = resolution_warnings(d)
+    if args.json:
+        out = d.as_dict()
+        out["name"] = cfg.run.name
+        out["warnings"] = warnings
+        print(json.dumps(out, indent=2, sort_keys=True))
+    else:
+        print(format_info(cfg, d))
+        for w in warnings:
+            print(f"warning: {w}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``pic1d run DECK [--output DIR] [--overwrite] [--steps N]``."""
+    cfg, d = _load(args.deck)
+    for w in resolution_warnings(d):
+        log.warning(w)
+    from pic1d.simulation import run_from_config  # heavy imports (numba) only here
+
+    return run_from_config(cfg, args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (documented in docs/cli.md)."""
+    p = argparse.ArgumentParser(prog="pic1d", description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pi = sub.add_parser("info", help="validate a deck and print its derived parameters")
+    pi.add_argument("deck")
+    pi.add_argument("--json", action="store_true", help="print one JSON object")
+    pi.add_argument("--ranks", type=int, default=1, help="ranks for the memory estimate")
+    pi.set_defaults(func=cmd_info)
+
+    pr = sub.add_parser("run", help="run a deck")
+    pr.add_argument("deck")
+    pr.add_argument("--output", help="run directory (default: the deck's [run] output)")
+    pr.add_argument("--overwrite", action="store_true", help="replace an existing run's outputs")
+    pr.add_argument("--steps", type=int, help="stop at global step N (overrides duration)")
+    pr.set_defaults(func=cmd_run)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pic1d`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stdout,
+    )
+    try:
+        return args.func(args)
+    except DeckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

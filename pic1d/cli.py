@@ -125,6 +125,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_from_config(cfg, args)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``pic1d bench [--json [FILE]]``."""
+    from pic1d.bench import cmd_bench as run
+
+    if args.json == "-":
+        args.json = None
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (documented in docs/cli.md)."""
     p = argparse.ArgumentParser(prog="pic1d", description=__doc__.splitlines()[0])
@@ -143,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--overwrite", action="store_true", help="replace an existing run's outputs")
     pr.add_argument("--steps", type=int, help="stop at global step N (overrides duration)")
     pr.set_defaults(func=cmd_run)
+
+    pb = sub.add_parser("bench", help="throughput benchmark (ns per particle per step)")
+    pb.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                    help="write the JSON result to FILE (default: print it)")
+    pb.add_argument("--deck", help="benchmark deck (default: decks/bench/thermal.toml)")
+    pb.add_argument("--steps", type=int, default=1000, help="timed steps")
+    pb.add_argument("--warmup", type=int, default=100, help="warm-up steps")
+    pb.set_defaults(func=cmd_bench)
     return p
 
 

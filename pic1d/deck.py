@@ -87,6 +87,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "precision": Key("str", "float64", choices=("float64", "float32")),
         "duration": Key("time", _REQUIRED, doc="simulated time"),
         "progress_seconds": Key("float", 5.0, check=_positive),
+        "frozen_fields": Key("bool", False, doc="test-particle mode: no deposit, no field solve"),
     },
     "grid": {
         "cells": Key("int", None, check=_at_least_one),
@@ -187,6 +188,7 @@ class RunConfig:
     duration: float
     steps: int
     progress_seconds: float
+    frozen_fields: bool = False
 
 
 @dataclass(frozen=True)
@@ -469,6 +471,8 @@ def _read_table(
         if spec.default is _REQUIRED:
             col.problems.append(f"{where} {key}: required key is missing")
             out[key] = _INVALID
+        elif spec.kind == "int_or_auto" and spec.default == "auto":
+            out[key] = 0
         elif isinstance(spec.default, (str, int)) and spec.kind in ("interval", "time"):
             out[key] = parse_quantity(spec.default, "time")
         else:
@@ -799,6 +803,7 @@ def _build(
             duration=steps * dt,
             steps=steps,
             progress_seconds=run["progress_seconds"],
+            frozen_fields=run["frozen_fields"],
         ),
         grid=GridConfig(
             cells=cells,

@@ -1,0 +1,1 @@
+"""Diagnostics computed during a run: moments, history, spectra time series, field snapshots."""

@@ -37,9 +37,13 @@ endif
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-# Until the simulation loop lands, the demo validates its deck and prints the table.
+# The demo: a compressing box going ion-cyclotron unstable, and its key figures.
 demo: $(STAMP)
 	$(PY) -m pic1d info decks/demo.toml
+	$(PY) -m pic1d run decks/demo.toml --output $(DEMO_DIR) --overwrite
+	$(PY) -m postprocess.anisotropy $(DEMO_DIR) --out $(DEMO_DIR)/figures
+	$(PY) -m postprocess.omega_k $(DEMO_DIR) --out $(DEMO_DIR)/figures --window 20 --omega-max 3 --k-max 3
+	@echo "figures written to $(DEMO_DIR)/figures"
 
 test: test-serial test-mpi
 

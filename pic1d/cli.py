@@ -151,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--output", help="run directory (default: the deck's [run] output)")
     pr.add_argument("--overwrite", action="store_true", help="replace an existing run's outputs")
     pr.add_argument("--steps", type=int, help="stop at global step N (overrides duration)")
+    pr.add_argument("--domains", type=int, help="MPI domains (overrides [parallel] domains)")
+    pr.add_argument("--replicas", type=int, help="MPI replicas per domain (overrides [parallel])")
     pr.set_defaults(func=cmd_run)
 
     pb = sub.add_parser("bench", help="throughput benchmark (ns per particle per step)")
@@ -167,16 +169,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pic1d`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    rank, size = _mpi_rank_size()
+    level = logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(message)s",
+        level=level if rank == 0 else logging.ERROR,  # rank 0 logs; others only errors
+        format="%(message)s" if size == 1 else f"[{rank}] %(message)s",
         stream=sys.stdout,
     )
     try:
         return args.func(args)
     except DeckError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if rank == 0:
+            print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except Exception:
+        if size > 1:  # never leave the other ranks hanging in a collective call
+            import traceback
+
+            traceback.print_exc()
+            sys.stderr.flush()
+            from mpi4py import MPI
+
+            MPI.COMM_WORLD.Abort(EXIT_RUNTIME)
+        raise
+
+
+def _mpi_rank_size() -> tuple[int, int]:
+    """(rank, size) of MPI_COMM_WORLD, (0, 1) without MPI. Imports mpi4py only when the
+    process was started by an MPI launcher (so plain runs never initialise MPI)."""
+    import os
+
+    launched = any(k in os.environ for k in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE",
+                                              "PMIX_RANK", "SLURM_PROCID", "MPI_LOCALNRANKS"))
+    if not launched:
+        return 0, 1
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return 0, 1
+    return MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
 
 
 if __name__ == "__main__":  # pragma: no cover

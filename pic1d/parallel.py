@@ -1,10 +1,17 @@
-"""Domain decomposition and communication (serial implementation).
+"""Domain decomposition and communication: serial, and MPI as domains x replicas.
 
-A :class:`Domain` says which global cells this rank owns and provides the operations the
+A domain object says which global cells this rank owns and provides the operations the
 simulation needs from its neighbours: ghost fill and fold for field/current arrays,
-filter passes across domain edges, particle migration and global sums. The serial
-domain owns the whole periodic box; the MPI implementation (domains x replicas) provides
-the same methods.
+filter passes across domain edges, particle migration and global sums.
+
+* :class:`SerialDomain`: the whole periodic box on one process (also used when mpi4py is
+  missing or the run has one rank).
+* :class:`MPIDomain`: MPI_COMM_WORLD split into ``domains x replicas``. World rank r
+  belongs to domain ``r // replicas`` and is replica ``r % replicas`` of it. A domain is
+  a contiguous block of cells; its replicas hold the same cells and fields (advanced
+  redundantly) and split its particles; their currents are summed with an Allreduce on
+  the domain communicator. Replica k of every domain forms the "ring" communicator over
+  which halos and particles are exchanged with the neighbouring domains (periodic).
 """
 
 from __future__ import annotations
@@ -46,6 +53,9 @@ class SerialDomain:
         self.is_root = True
         self.domains = 1
         self.replicas = 1
+        self.domain_index = 0
+        self.replica_index = 0
+        self.field_owner = True  # this rank's copy of the fields is counted in reductions
 
     @property
     def x_offset(self) -> float:
@@ -85,21 +95,321 @@ class SerialDomain:
     def barrier(self) -> None:
         """Synchronise all ranks (no-op here)."""
 
+    def gather_interior(self, arr: np.ndarray) -> np.ndarray | None:
+        """Assemble per-domain interior arrays (..., n_local) into (..., cells)."""
+        return np.array(arr, copy=True)
+
+    def split_particles(self) -> slice:
+        """Which of a domain's loaded particles this replica keeps (all of them here)."""
+        return slice(None)
+
+    def bcast(self, obj):
+        """Broadcast a Python object from the root (identity here)."""
+        return obj
+
+    def abort(self, code: int = 1) -> None:
+        """Terminate all ranks (raise SystemExit here)."""
+        raise SystemExit(code)
+
+
+
+
+def split_cells(n_global: int, domains: int, index: int) -> tuple[int, int]:
+    """(first cell, number of cells) of domain ``index`` among ``domains`` equal blocks."""
+    lo = (index * n_global) // domains
+    hi = ((index + 1) * n_global) // domains
+    return lo, hi - lo
+
+
+#: minimum cells per domain: halos of N_GHOST cells must come from the nearest neighbour
+MIN_CELLS_PER_DOMAIN = max(N_GHOST, 4)
+#: the automatic decomposition prefers domains of at least this many cells
+AUTO_MIN_CELLS = 64
+
+
+def choose_decomposition(size: int, n_global: int, domains: int = 0, replicas: int = 0):
+    """Resolve ``domains x replicas = size`` (0 = automatic).
+
+    The automatic choice uses as many domains as possible while each keeps at least
+    ``AUTO_MIN_CELLS`` cells, and replicas for the remaining factor.
+
+    Raises
+    ------
+    ValueError
+        With a message naming [parallel] domains/replicas if the request is impossible.
+    """
+    if domains and replicas:
+        if domains * replicas != size:
+            raise ValueError(
+                f"[parallel] domains x replicas = {domains} x {replicas} = "
+                f"{domains * replicas}, but the run has {size} MPI ranks"
+            )
+    elif domains:
+        if size % domains:
+            raise ValueError(f"[parallel] domains = {domains} does not divide the {size} ranks")
+        replicas = size // domains
+    elif replicas:
+        if size % replicas:
+            raise ValueError(f"[parallel] replicas = {replicas} does not divide the {size} ranks")
+        domains = size // replicas
+    else:
+        domains = 1
+        for d in range(size, 0, -1):
+            if size % d == 0 and n_global // d >= AUTO_MIN_CELLS:
+                domains = d
+                break
+        replicas = size // domains
+    if n_global // domains < MIN_CELLS_PER_DOMAIN:
+        raise ValueError(
+            f"[parallel] domains = {domains}: {n_global} cells give {n_global // domains} "
+            f"cells per domain, fewer than the {MIN_CELLS_PER_DOMAIN} the halos need; use "
+            "fewer domains and more replicas"
+        )
+    return domains, replicas
+
+
+class MPIDomain(SerialDomain):
+    """One rank of a ``domains x replicas`` decomposition of MPI_COMM_WORLD.
+
+    Parameters
+    ----------
+    n_global : int
+        Cells in the box.
+    comm : mpi4py.MPI.Comm
+        The world communicator.
+    domains, replicas : int
+        The decomposition (0 = automatic, see :func:`choose_decomposition`).
+    """
+
+    def __init__(self, n_global: int, comm, domains: int = 0, replicas: int = 0):
+        from mpi4py import MPI
+
+        self.MPI = MPI
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+        self.n_global = n_global
+        self.domains, self.replicas = choose_decomposition(self.size, n_global, domains,
+                                                           replicas)  # fmt: skip
+        self.domain_index = self.rank // self.replicas
+        self.replica_index = self.rank % self.replicas
+        self.i_lo, self.n_local = split_cells(n_global, self.domains, self.domain_index)
+        self.is_root = self.rank == 0
+        self.field_owner = self.replica_index == 0
+        # ranks sharing this domain (replica sums) and the ring of this replica index
+        self.domain_comm = comm.Split(self.domain_index, self.replica_index)
+        self.ring = comm.Split(self.replica_index, self.domain_index)
+        d = self.domains
+        self.left = (self.domain_index - 1) % d
+        self.right = (self.domain_index + 1) % d
+        self._halo_send = np.zeros(2 * N_GHOST)
+        self._halo_recv = np.zeros(2 * N_GHOST)
+        self._leave_left = np.zeros(0, dtype=np.int64)
+        self._leave_right = np.zeros(0, dtype=np.int64)
+        self._holes = np.zeros(0, dtype=np.int64)
+        self._dst = np.zeros(0, dtype=np.int64)
+        self._src = np.zeros(0, dtype=np.int64)
+        self._send_l = np.zeros((0, 1))
+        self._send_r = np.zeros((0, 1))
+        self._recv_l = np.zeros((0, 1))
+        self._recv_r = np.zeros((0, 1))
+
+    # ----------------------------------------------------------------- halos
+    def _exchange(self, send_left: np.ndarray, send_right: np.ndarray,
+                  recv_left: np.ndarray, recv_right: np.ndarray) -> None:
+        """Send to both neighbours on the ring and receive from both (tags keep the
+        directions apart when left == right)."""
+        ring = self.ring
+        reqs = [
+            ring.Irecv(recv_left, source=self.left, tag=1),
+            ring.Irecv(recv_right, source=self.right, tag=2),
+            ring.Isend(send_left, dest=self.left, tag=2),
+            ring.Isend(send_right, dest=self.right, tag=1),
+        ]
+        self.MPI.Request.Waitall(reqs)
+
+    def fill_ghosts(self, *arrays: np.ndarray) -> None:
+        """Ghosts <- the neighbouring domains' edge interior values."""
+        if self.domains == 1:
+            return SerialDomain.fill_ghosts(self, *arrays)
+        g, n = N_GHOST, self.n_local
+        for a in arrays:
+            send_l = np.ascontiguousarray(a[g : 2 * g])
+            send_r = np.ascontiguousarray(a[n : n + g])
+            recv_l = self._halo_recv[:g]
+            recv_r = self._halo_recv[g:]
+            self._exchange(send_l, send_r, recv_l, recv_r)
+            a[:g] = recv_l
+            a[n + g : n + 2 * g] = recv_r
+        return None
+
+    def fold_ghosts(self, *arrays: np.ndarray) -> None:
+        """Ghost contributions are added to the neighbours' edge cells; ghosts zeroed."""
+        if self.domains == 1:
+            return SerialDomain.fold_ghosts(self, *arrays)
+        g, n = N_GHOST, self.n_local
+        for a in arrays:
+            send_l = np.ascontiguousarray(a[:g])
+            send_r = np.ascontiguousarray(a[n + g : n + 2 * g])
+            recv_l = self._halo_recv[:g]
+            recv_r = self._halo_recv[g:]
+            self._exchange(send_l, send_r, recv_l, recv_r)
+            a[g : 2 * g] += recv_l
+            a[n : n + g] += recv_r
+            a[:g] = 0.0
+            a[n + g :] = 0.0
+        return None
+
+    def sum_replicas(self, *arrays: np.ndarray) -> None:
+        """Allreduce(SUM) over the replicas of this domain, in place."""
+        if self.replicas == 1:
+            return
+        for a in arrays:
+            self.domain_comm.Allreduce(self.MPI.IN_PLACE, a, op=self.MPI.SUM)
+
+    def filter(self, a: np.ndarray, tmp: np.ndarray, passes: int) -> None:
+        """1-2-1 passes across domain edges, batched: one halo exchange per N_GHOST passes
+        (the valid region shrinks by one cell per pass), ghosts valid on return."""
+        if self.domains == 1:
+            return SerialDomain.filter(self, a, tmp, passes)
+        from pic1d.kernels.filter import binomial_pass
+
+        n_arr = a.shape[0]
+        done = 0
+        while done < passes:
+            self.fill_ghosts(a)
+            batch = min(N_GHOST, passes - done)
+            for p in range(batch):
+                binomial_pass(a, tmp, 1 + p, n_arr - 1 - p)
+            done += batch
+        self.fill_ghosts(a)
+        return None
+
+    # ------------------------------------------------------------- particles
+    def _grow_index(self, n: int) -> None:
+        if self._leave_left.shape[0] < n:
+            size = int(n * 1.25) + 64
+            self._leave_left = np.zeros(size, dtype=np.int64)
+            self._leave_right = np.zeros(size, dtype=np.int64)
+            self._holes = np.zeros(size, dtype=np.int64)
+            self._dst = np.zeros(size, dtype=np.int64)
+            self._src = np.zeros(size, dtype=np.int64)
+
+    @staticmethod
+    def _buffer(buf: np.ndarray, rows: int, cols: int) -> np.ndarray:
+        if buf.shape[0] < rows or buf.shape[1] != cols:
+            return np.zeros((int(rows * 1.5) + 16, cols))
+        return buf
+
+    def migrate(self, species) -> None:
+        """Send particles that left the domain to the neighbour domain of this replica."""
+        if self.domains == 1:
+            return SerialDomain.migrate(self, species)
+        from pic1d.kernels.boundary import (
+            apply_moves,
+            compaction_plan,
+            pack_rows,
+            select_leavers,
+            unpack_rows,
+        )
+
+        n = species.n
+        self._grow_index(n)
+        lo = float(self.i_lo)
+        hi = float(self.i_lo + self.n_local)
+        n_l, n_r = select_leavers(species.x, n, lo, hi, float(self.n_global),
+                                  self._leave_left, self._leave_right)  # fmt: skip
+        columns = species.particle_columns()
+        cols = len(columns)
+        self._send_l = self._buffer(self._send_l, max(n_l, 1), cols)
+        self._send_r = self._buffer(self._send_r, max(n_r, 1), cols)
+        for c, arr in enumerate(columns):
+            pack_rows(arr, self._leave_left, n_l, self._send_l, c)
+            pack_rows(arr, self._leave_right, n_r, self._send_r, c)
+        counts_out = np.array([n_l, n_r], dtype=np.int64)
+        counts_in = np.zeros(2, dtype=np.int64)
+        self._exchange(counts_out[0:1], counts_out[1:2], counts_in[0:1], counts_in[1:2])
+        in_l, in_r = int(counts_in[0]), int(counts_in[1])
+        self._recv_l = self._buffer(self._recv_l, max(in_l, 1), cols)
+        self._recv_r = self._buffer(self._recv_r, max(in_r, 1), cols)
+        self._exchange(self._send_l[:n_l], self._send_r[:n_r], self._recv_l[:in_l],
+                       self._recv_r[:in_r])  # fmt: skip
+        # remove the leavers: merge the two sorted index lists, fill holes from the end
+        n_out = n_l + n_r
+        holes = self._holes[:n_out]
+        holes[:n_l] = self._leave_left[:n_l]
+        holes[n_l:] = self._leave_right[:n_r]
+        holes.sort()
+        m = compaction_plan(holes, n_out, n, self._dst, self._src)
+        for arr in columns:
+            apply_moves(arr, self._dst, self._src, m)
+        n_keep = n - n_out
+        n_new = n_keep + in_l + in_r
+        if n_new > species.capacity:
+            species.grow(n_new)
+            columns = species.particle_columns()
+        for c, arr in enumerate(columns):
+            unpack_rows(self._recv_l, in_l, c, arr, n_keep)
+            unpack_rows(self._recv_r, in_r, c, arr, n_keep + in_l)
+        species.n = n_new
+        return None
+
+    # ------------------------------------------------------------ reductions
+    def allreduce_sum(self, values: np.ndarray) -> np.ndarray:
+        out = np.array(values, dtype=np.float64, copy=True)
+        self.comm.Allreduce(self.MPI.IN_PLACE, out, op=self.MPI.SUM)
+        return out
+
+    def allreduce_max(self, value: float) -> float:
+        return float(self.comm.allreduce(float(value), op=self.MPI.MAX))
+
+    def barrier(self) -> None:
+        self.comm.Barrier()
+
+    def bcast(self, obj):
+        return self.comm.bcast(obj, root=0)
+
+    def abort(self, code: int = 1) -> None:
+        self.comm.Abort(code)
+
+    def gather_interior(self, arr: np.ndarray) -> np.ndarray | None:
+        """Gather (..., n_local) interior arrays of all domains to world rank 0 (which is
+        replica 0 of domain 0); returns (..., cells) there and None elsewhere."""
+        arr = np.ascontiguousarray(arr, dtype=np.float64)
+        if self.replica_index != 0:
+            return None
+        lead = arr.shape[:-1]
+        flat = arr.reshape(-1, arr.shape[-1])
+        counts = [split_cells(self.n_global, self.domains, d)[1] for d in range(self.domains)]
+        out = None
+        if self.ring.Get_rank() == 0:
+            out = np.empty((flat.shape[0], self.n_global))
+        for row in range(flat.shape[0]):
+            recv = None
+            if out is not None:
+                recv = [out[row], counts, None, self.MPI.DOUBLE]
+            self.ring.Gatherv(np.ascontiguousarray(flat[row]), recv, root=0)
+        if out is None:
+            return None
+        return out.reshape(*lead, self.n_global)
+
+    def split_particles(self) -> slice:
+        """Replica k keeps every replicas-th particle starting at k."""
+        return slice(self.replica_index, None, self.replicas)
+
 
 def make_domain(n_global: int, domains: int = 0, replicas: int = 0):
     """The domain of this process for a run of ``n_global`` cells.
 
-    Without MPI (or on one rank) this is a :class:`SerialDomain`.
+    Without mpi4py, or on a single rank, this is a :class:`SerialDomain` (after
+    checking that the [parallel] request is compatible with one rank).
     """
-    size = 1
-    try:  # pragma: no cover - depends on the launcher
+    try:
         from mpi4py import MPI
-
-        size = MPI.COMM_WORLD.Get_size()
-    except ImportError:
-        pass
-    if size == 1 and domains in (0, 1) and replicas in (0, 1):
+    except ImportError:  # pragma: no cover - mpi4py is an optional dependency
+        MPI = None
+    size = MPI.COMM_WORLD.Get_size() if MPI is not None else 1
+    if size == 1:
+        choose_decomposition(1, n_global, domains, replicas)
         return SerialDomain(n_global)
-    raise NotImplementedError(
-        "MPI decomposition (domains x replicas) is not available yet; run on one rank"
-    )
+    return MPIDomain(n_global, MPI.COMM_WORLD, domains, replicas)

@@ -107,7 +107,8 @@ class Simulation:
         cfg, dom = self.cfg, self.domain
         self.grid.set_background(cfg.plasma.B0, cfg.plasma.B_angle_deg)
         for sp in self.species:
-            sp.load(cfg.run.seed, dom.i_lo, dom.n_local, cfg.grid.cells)
+            keep = dom.split_particles() if dom.replicas > 1 else None
+            sp.load(cfg.run.seed, dom.i_lo, dom.n_local, cfg.grid.cells, keep=keep)
         self.step = 0
         self.grid.collocate(self.sf, 0.0)
 
@@ -183,11 +184,13 @@ class Simulation:
         Collocates at the current time first. (Serial: the interior; MPI: gathered on root.)
         """
         self.grid.collocate(self.sf, self.time)
-        return self.gather_interior(self.grid.physical_node_fields().T).T
+        out = self.gather_interior(self.grid.physical_node_fields().T)
+        return None if out is None else out.T
 
-    def gather_interior(self, arr: np.ndarray) -> np.ndarray:
-        """Assemble per-domain interior arrays (..., n_local) into (..., cells) on root."""
-        return np.array(arr, copy=True)
+    def gather_interior(self, arr: np.ndarray) -> np.ndarray | None:
+        """Assemble per-domain interior arrays (..., n_local) into (..., cells) on the root
+        rank (None elsewhere)."""
+        return self.domain.gather_interior(arr)
 
 
 # ------------------------------------------------------------------------- driver
@@ -235,6 +238,7 @@ class Runner:
 
     def __init__(self, sim: Simulation, run_dir: Path | None):
         from pic1d.diagnostics.output import FieldOutput, HistoryOutput, SpectraOutput
+        from pic1d.diagnostics.tracers import InsituOutput, TracerHooks, TracerOutput
 
         self.sim = sim
         self.run_dir = run_dir
@@ -243,6 +247,11 @@ class Runner:
         self.history = HistoryOutput(sim, p("history.h5"), out.history_every)
         self.spectra = SpectraOutput(sim, p("spectra.h5"), out.spectra_every, out.spectra_stride)
         self.fields = FieldOutput(sim, p("fields"), out.fields_every, out.moments)
+        self.tracer_hooks = TracerHooks(sim)  # test hooks: sim.tracer_hooks, after each push
+        self.tracers = TracerOutput(sim, p("tracers"), out.tracers_every,
+                                    out.tracers_subsample, out.tracers_precision)
+        self.insitu = InsituOutput(sim, p("insitu.h5"), out.insitu_every, out.insitu_p_bins,
+                                   out.insitu_mu_bins, out.insitu_p0_bins)
         self.energy0: float | None = None
         self.kinetic0: float | None = None
 
@@ -251,6 +260,9 @@ class Runner:
         sim = self.sim
         t0 = wallclock.perf_counter()
         step = sim.step
+        self.tracer_hooks.apply()
+        if self.insitu.due(step):
+            self.insitu.write()
         if self.history.due(step):
             row = self.history.write()
             if self.energy0 is None:
@@ -261,6 +273,8 @@ class Runner:
             self.spectra.write()
         if self.fields.due(step):
             self.fields.write()
+        if self.tracers.due(step):
+            self.tracers.write()
         t2 = wallclock.perf_counter()
         sim.timers.add("diagnostics", t1 - t0)
         sim.timers.add("io", t2 - t1)
@@ -334,14 +348,31 @@ def run_from_config(cfg: Config, args) -> int:
     from pic1d.units import derive
 
     run_dir = Path(args.output or cfg.run.output)
-    sim = Simulation(cfg)
+    domains = getattr(args, "domains", None)
+    replicas = getattr(args, "replicas", None)
+    if domains is not None or replicas is not None:
+        from dataclasses import replace
+
+        par = replace(cfg.parallel, domains=domains or 0, replicas=replicas or 0)
+        cfg = replace(cfg, parallel=par)
+    try:
+        sim = Simulation(cfg)
+    except ValueError as exc:  # impossible decomposition
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     dom = sim.domain
+    error = None
     if dom.is_root:
         try:
             create_run_directory(run_dir, overwrite=args.overwrite)
-        except RunDirectoryExists as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        except (RunDirectoryExists, NotADirectoryError, OSError) as exc:
+            error = str(exc)
+    error = dom.bcast(error)
+    if error is not None:
+        if dom.is_root:
+            print(f"error: {error}", file=sys.stderr)
+        return 2
+    if dom.is_root:
         handler = logging.FileHandler(run_dir / "log.txt")
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         logging.getLogger("pic1d").addHandler(handler)
@@ -381,8 +412,9 @@ def run_from_config(cfg: Config, args) -> int:
                  last_step, cfg.grid.cells, dom.size)  # fmt: skip
     t0 = wallclock.perf_counter()
     sim.initialize()
-    log.info("initialised %d particles in %.1f s", sim.particle_count(),
-             wallclock.perf_counter() - t0)  # fmt: skip
+    log.info("initialised %d particles in %.1f s (%d domains x %d replicas)",
+             sim.particle_count(), wallclock.perf_counter() - t0, dom.domains,
+             dom.replicas)  # fmt: skip
     runner = Runner(sim, run_dir)
     runner.run(last_step)
     timing = runner.timing_summary()

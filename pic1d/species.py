@@ -61,6 +61,7 @@ class Species:
         self.uz = np.zeros(0, dtype=self.dtype)
         self.ids: np.ndarray | None = None
         self.u0: np.ndarray | None = None
+        self.extra: dict[str, np.ndarray] = {}
 
     @property
     def qm(self) -> float:
@@ -82,6 +83,45 @@ class Species:
         n = self.n
         return self.x[:n], self.ux[:n], self.uy[:n], self.uz[:n]
 
+    def particle_columns(self) -> list[np.ndarray]:
+        """Every per-particle array as a list of 1D columns (for migration and
+        checkpoints): x, ux, uy, uz, then ids (bits viewed as float64), the three columns
+        of u0, and the columns of each array registered in ``extra``."""
+        cols = [self.x, self.ux, self.uy, self.uz]
+        if self.ids is not None:
+            cols.append(self.ids.view(np.float64))
+        if self.u0 is not None:
+            cols.extend(self.u0[:, k] for k in range(self.u0.shape[1]))
+        for arr in self.extra.values():
+            if arr.ndim == 1:
+                cols.append(arr)
+            else:
+                cols.extend(arr[:, k] for k in range(arr.shape[1]))
+        return cols
+
+    def grow(self, needed: int) -> None:
+        """Enlarge every per-particle array to hold at least ``needed`` particles."""
+        cap = max(int(needed * (1.0 + CAPACITY_MARGIN)) + 16, self.capacity)
+
+        def bigger(a):
+            out = np.zeros((cap, *a.shape[1:]), dtype=a.dtype)
+            out[: self.n] = a[: self.n]
+            return out
+
+        self.x, self.ux, self.uy, self.uz = (bigger(a) for a in (self.x, self.ux, self.uy, self.uz))
+        if self.ids is not None:
+            self.ids = bigger(self.ids)
+        if self.u0 is not None:
+            self.u0 = bigger(self.u0)
+        for name, arr in self.extra.items():
+            self.extra[name] = bigger(arr)
+
+    def add_extra(self, name: str, shape: tuple[int, ...] = (), dtype=np.float64) -> np.ndarray:
+        """Register a per-particle array (capacity, *shape) that migrates with the particles."""
+        arr = np.zeros((self.capacity, *shape), dtype=dtype)
+        self.extra[name] = arr
+        return arr
+
     def set_particles(self, x, ux, uy, uz, ids=None, margin: float = CAPACITY_MARGIN) -> None:
         """Replace the particles (allocates with spare capacity)."""
         n = x.shape[0]
@@ -99,8 +139,11 @@ class Species:
             self.ids[:n] = ids
         self.n = n
 
-    def load(self, seed: int, i_lo: int, n_local: int, n_global: int) -> None:
+    def load(self, seed: int, i_lo: int, n_local: int, n_global: int,
+             keep: slice | None = None) -> None:
         """Load the initial particles of global cells [i_lo, i_lo + n_local).
+
+        ``keep`` selects this rank's share of the domain's particles (replicas).
 
         Thermal species: (bi-)Maxwell-Juttner with theta = T/m, anisotropy T_perp/T_par
         (``temperature`` is T_par), drift; tracers: the deck's momentum sampling.
@@ -114,6 +157,8 @@ class Species:
                 p_min=c.p_min / c.mass, p_max=c.p_max / c.mass,
                 sampling=c.sampling, dtype=self.dtype, id_offset=c.index << ID_SHIFT,
             )  # fmt: skip
+            if keep is not None:
+                x, ux, uy, uz, ids = (a[keep] for a in (x, ux, uy, uz, ids))
             self.set_particles(x, ux, uy, uz, ids)
             self.u0 = np.zeros((self.capacity, 3))
             self.u0[: self.n, 0] = ux
@@ -125,6 +170,8 @@ class Species:
                 anisotropy=c.anisotropy, drift=c.drift, placement=c.placement,
                 dtype=self.dtype,
             )  # fmt: skip
+            if keep is not None:
+                x, ux, uy, uz = (a[keep] for a in (x, ux, uy, uz))
             self.set_particles(x, ux, uy, uz)
 
     def expected_count(self, n_global: int) -> int:

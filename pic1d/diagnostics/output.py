@@ -8,6 +8,7 @@ docs/outputs.md and docs/conventions.md.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +51,11 @@ def history_row(sim, moments: MomentCalculator) -> dict[str, float]:
     # field sums from the staggered (exact Yee) values: E^2, B^2 per component, mean B
     ex, ey, ez = fx * grid.d[0][s], fy * grid.d[1][s], fz * grid.d[2][s]
     bx, by, bz = fx * grid.b[0][s], fy * grid.b[1][s], fz * grid.b[2][s]
-    local = [np.dot(v, v) for v in (ex, ey, ez, bx, by, bz)]
-    local += [bx.sum(), by.sum(), bz.sum()]
+    # grid quantities are counted once per domain (replicas hold identical copies);
+    # particle sums (kinetic energy, momentum flux) by every rank
+    own = 1.0 if dom.field_owner else 0.0
+    local = [own * np.dot(v, v) for v in (ex, ey, ez, bx, by, bz)]
+    local += [own * bx.sum(), own * by.sum(), own * bz.sum()]
     # species moments
     thermal = [sp for sp in sim.species if not sp.tracer]
     for sp in thermal:
@@ -59,7 +63,7 @@ def history_row(sim, moments: MomentCalculator) -> dict[str, float]:
         x, ux, uy, uz = sp.live()
         ekin = kinetic_energy_sum(ux, uy, uz) * sp.weight * sp.mass if sp.n else 0.0
         flux = velocity_moments(ux, uy, uz)[4:7] * sp.weight * sp.mass if sp.n else np.zeros(3)
-        local += [fl["n"].sum(), *fl["P"].sum(axis=1), ekin, *flux]
+        local += [own * fl["n"].sum(), *(own * fl["P"].sum(axis=1)), ekin, *flux]
     tot = dom.allreduce_sum(np.array(local))
     n_cells = grid_cells = sim.cfg.grid.cells
     vol = det * grid.dx  # energy per co-moving cell: D dx |F|^2/2
@@ -112,7 +116,7 @@ def history_row(sim, moments: MomentCalculator) -> dict[str, float]:
         row[f"n_{sp.name}"] = n_mean
         row[f"T_par_{sp.name}"] = t_par
         row[f"T_perp_{sp.name}"] = t_perp
-        row[f"anisotropy_{sp.name}"] = t_perp / t_par - 1.0
+        row[f"anisotropy_{sp.name}"] = t_perp / t_par - 1.0 if t_par > 0 else math.nan
         row[f"beta_par_{sp.name}"] = 2.0 * n_mean * t_par / b2
         row[f"beta_perp_{sp.name}"] = 2.0 * n_mean * t_perp / b2
         row[f"energy_kinetic_{sp.name}"] = ekin * grid.dx
@@ -219,27 +223,28 @@ class FieldOutput:
         sim.domain.fold_ghosts(self.rho)
         sim.domain.sum_replicas(self.rho)
         rho = sim.gather_interior(self.rho[grid.interior][None, :] / det)
+        gathered = []
+        if self.with_moments:
+            for sp in sim.species:
+                if sp.tracer:
+                    continue
+                fl = self.moments.fluid(sp, det)
+                gathered.append((sp.name, sim.gather_interior(fl["n"][None, :]),
+                                 sim.gather_interior(fl["U"]), sim.gather_interior(fl["P"])))
+        if not sim.domain.is_root or self.directory is None:
+            return
         meshes: dict = {
             "E": {"x": nodes[:, 0], "y": nodes[:, 1], "z": nodes[:, 2]},
             "B": {"x": nodes[:, 3], "y": nodes[:, 4], "z": nodes[:, 5]},
             "J": {"x": current[0], "y": current[1], "z": current[2]},
             "rho": rho[0],
         }
-        if self.with_moments:
-            for sp in sim.species:
-                if sp.tracer:
-                    continue
-                fl = self.moments.fluid(sp, det)
-                n = sim.gather_interior(fl["n"][None, :])[0]
-                u = sim.gather_interior(fl["U"])
-                p = sim.gather_interior(fl["P"])
-                meshes[f"density_{sp.name}"] = n
-                meshes[f"bulk_velocity_{sp.name}"] = {"x": u[0], "y": u[1], "z": u[2]}
-                meshes[f"pressure_{sp.name}"] = dict(
-                    zip(("xx", "yy", "zz", "xy", "xz", "yz"), p, strict=True)
-                )
-        if not sim.domain.is_root or self.directory is None:
-            return
+        for name, n, u, p in gathered:
+            meshes[f"density_{name}"] = n[0]
+            meshes[f"bulk_velocity_{name}"] = {"x": u[0], "y": u[1], "z": u[2]}
+            meshes[f"pressure_{name}"] = dict(
+                zip(("xx", "yy", "zz", "xy", "xz", "yz"), p, strict=True)
+            )
         ax, ay, az = sf.a(t)
         write_mesh_iteration(
             self.directory / f"data{sim.step:06d}.h5", sim.step, t, grid.dt, meshes,

@@ -56,6 +56,12 @@ test-mpi: $(STAMP)
 	NUMBA_NUM_THREADS=1 $(MPIEXEC) -n 2 $(PY) -m pytest -q -p no:cacheprovider --with-mpi -m mpi $(PYTEST_ARGS); \
 	  status=$$?; if [ $$status -eq 5 ]; then echo "no MPI tests collected"; exit 0; fi; exit $$status
 
+# Validation campaign: runs decks/validation/*.toml (minutes each on 2 cores, under an hour in
+# all; finished runs of unchanged decks are reused) and writes validation/report.md (figures in
+# validation/figures/) and validation/results.json (pass/fail per check). See validation/README.md.
+validate: $(STAMP)
+	$(PY) validation/run.py
+
 bench: $(STAMP)
 	mkdir -p benchmarks/results
 	$(PY) -m pic1d bench --json benchmarks/results/bench.json

@@ -1,7 +1,10 @@
 """Command line: ``pic1d info|run|restart|bench``.
 
-Exit status: 0 success, 2 invalid input (deck, arguments, existing run directory),
-1 runtime failure. Deck errors are printed without a traceback and nothing is written.
+Exit status: 0 success (also a run stopped by --steps, SIGTERM/SIGUSR1 or --walltime after
+writing its checkpoint), 1 runtime failure, 2 invalid input (deck, arguments, existing run
+directory, no disk space, no valid checkpoint, a restart that changes physics), 3 a
+numerical guard stopped the run (docs/restart.md). Deck errors are printed without a
+traceback and nothing is written.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ log = logging.getLogger("pic1d")
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_INPUT = 2
+EXIT_GUARD = 3
+
+#: signals received before the run installed its handlers (see main)
+_EARLY_SIGNALS: list[int] = []
 
 
 def _fmt_bytes(n: float) -> str:
@@ -116,7 +123,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``pic1d run DECK [--output DIR] [--overwrite] [--steps N]``."""
+    """``pic1d run DECK [--output DIR] [--overwrite] [--steps N] [--restart latest|PATH]
+    [--walltime HH:MM:SS]``."""
     cfg, d = _load(args.deck)
     for w in resolution_warnings(d):
         log.warning(w)
@@ -125,12 +133,59 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_from_config(cfg, args)
 
 
+def cmd_restart(args: argparse.Namespace) -> int:
+    """``pic1d restart RUN [--steps N] [--walltime HH:MM:SS] [--checkpoint PATH]``: continue
+    a run from its newest valid checkpoint with the deck stored in ``RUN/deck.toml``."""
+    from pathlib import Path
+
+    run = Path(args.run)
+    deck = run / "deck.toml"
+    if not deck.is_file():
+        if _mpi_rank_size()[0] == 0:
+            print(f"error: {run} is not a pic1d run directory (no deck.toml)", file=sys.stderr)
+        return EXIT_INPUT
+    cfg, d = _load(str(deck))
+    args.output = str(run)
+    args.overwrite = False
+    args.restart = args.checkpoint or "latest"
+    from pic1d.simulation import run_from_config
+
+    return run_from_config(cfg, args)
+
+
+def _walltime(text: str) -> float:
+    from pic1d.guards import parse_walltime
+
+    try:
+        return parse_walltime(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _run_control_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``run`` and ``restart``."""
+    p.add_argument("--walltime", type=_walltime, metavar="[D-]HH:MM:SS",
+                   help="checkpoint and exit 0 before this wall-clock time from the start "
+                   "(leaves a margin for one step and the checkpoint)")
+    p.add_argument("--no-disk-check", action="store_true",
+                   help="skip the free-space check against the planned output volume")
+    p.add_argument("--domains", type=int, help="MPI domains (overrides [parallel] domains)")
+    p.add_argument("--replicas", type=int, help="MPI replicas per domain (overrides [parallel])")
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """``pic1d bench [--json [FILE]]``."""
     from pic1d.bench import cmd_bench as run
 
     if args.json == "-":
         args.json = None
+    return run(args)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``pic1d sweep SWEEP.toml [--output DIR] [--local] [--dry-run] [--force]``."""
+    from pic1d.sweep import main as run  # lazy: only this command needs it
+
     return run(args)
 
 
@@ -150,10 +205,23 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("deck")
     pr.add_argument("--output", help="run directory (default: the deck's [run] output)")
     pr.add_argument("--overwrite", action="store_true", help="replace an existing run's outputs")
-    pr.add_argument("--steps", type=int, help="stop at global step N (overrides duration)")
-    pr.add_argument("--domains", type=int, help="MPI domains (overrides [parallel] domains)")
-    pr.add_argument("--replicas", type=int, help="MPI replicas per domain (overrides [parallel])")
+    pr.add_argument("--steps", type=int, help="stop at global step N (overrides duration) "
+                    "and write a checkpoint there")
+    pr.add_argument("--restart", metavar="latest|PATH",
+                    help="continue from the newest valid checkpoint of the run directory "
+                    "(latest) or from the checkpoint directory PATH; the deck may change "
+                    "outputs, checkpoints, parallel layout and duration, not physics")
+    _run_control_options(pr)
     pr.set_defaults(func=cmd_run)
+
+    prs = sub.add_parser("restart", help="continue a run from its newest valid checkpoint")
+    prs.add_argument("run", help="run directory")
+    prs.add_argument("--steps", type=int, help="stop at global step N (default: the deck's "
+                     "duration)")
+    prs.add_argument("--checkpoint", metavar="PATH",
+                     help="restart from this checkpoint directory instead of the newest")
+    _run_control_options(prs)
+    prs.set_defaults(func=cmd_restart)
 
     pb = sub.add_parser("bench", help="throughput benchmark (ns per particle per step)")
     pb.add_argument("--json", nargs="?", const="-", metavar="FILE",
@@ -161,14 +229,43 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--deck", help="benchmark deck (default: decks/bench/thermal.toml)")
     pb.add_argument("--steps", type=int, default=1000, help="timed steps")
     pb.add_argument("--warmup", type=int, default=100, help="warm-up steps")
+    pb.add_argument("--scaling", action="store_true",
+                    help="1 rank vs 2 ranks (domains, replicas) parallel efficiency")
     pb.set_defaults(func=cmd_bench)
+
+    ps = sub.add_parser("sweep", help="expand a parameter sweep into decks, an index and a "
+                        "Slurm job-array script (docs/sweeps.md)")
+    ps.add_argument("sweep", help="sweep file (TOML)")
+    ps.add_argument("--output", help="sweep directory (default: the sweep file's output, "
+                    "else runs/sweeps/<name>)")
+    ps.add_argument("--local", action="store_true",
+                    help="then run the points here, one after another")
+    ps.add_argument("--dry-run", action="store_true",
+                    help="validate and print what would be created; write nothing")
+    ps.add_argument("--force", action="store_true",
+                    help="replace the decks of a different sweep in the output directory")
+    ps.set_defaults(func=cmd_sweep)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pic1d`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    import time
+
+    t_launch = time.monotonic()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    early = _catch_early_signals() if {"run", "restart"} & set(argv) else {}
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        args.t_launch = t_launch
+        args.early_signals = _EARLY_SIGNALS
+        return _dispatch(args)
+    finally:
+        _restore_signals(early)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     rank, size = _mpi_rank_size()
     level = logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(
@@ -182,16 +279,54 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rank == 0:
             print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    except Exception:
+    except Exception as exc:
         if size > 1:  # never leave the other ranks hanging in a collective call
+            import time
             import traceback
 
+            # the one-line summary first: the launcher may cut the rest when it aborts
+            print(f"error on rank {rank}: {type(exc).__name__}: {exc}", file=sys.stderr,
+                  flush=True)  # fmt: skip
             traceback.print_exc()
             sys.stderr.flush()
+            sys.stdout.flush()
+            time.sleep(0.5)  # let the launcher forward the output before the abort
             from mpi4py import MPI
 
             MPI.COMM_WORLD.Abort(EXIT_RUNTIME)
         raise
+
+
+def _catch_early_signals() -> dict:
+    """Record SIGTERM/SIGUSR1 arriving during start-up (imports, deck, argument parsing),
+    before the run installs its own handlers (which then act on them): their default
+    action would kill the process without a checkpoint. Returns the previous handlers."""
+    import signal
+
+    _EARLY_SIGNALS.clear()
+
+    def handler(signum, frame):  # noqa: ARG001
+        _EARLY_SIGNALS.append(signum)
+
+    previous = {}
+    for name in ("SIGTERM", "SIGUSR1"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            try:
+                previous[sig] = signal.signal(sig, handler)
+            except ValueError:  # pragma: no cover - not the main thread
+                pass
+    return previous
+
+
+def _restore_signals(previous: dict) -> None:
+    import signal
+
+    for sig, old in previous.items():
+        try:
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        except (ValueError, TypeError):  # pragma: no cover
+            pass
 
 
 def _mpi_rank_size() -> tuple[int, int]:

@@ -75,6 +75,10 @@ def _open_unit(v: float) -> str | None:
     return None if 0 < v < 1 else "must be in (0, 1)"
 
 
+def _growth(v: float) -> str | None:
+    return None if v == 0 or v >= 1 else "must be 0 (off) or >= 1"
+
+
 def _angle(v: float) -> str | None:
     return None if 0 <= v < 90 else "must be in [0, 90) degrees"
 
@@ -88,6 +92,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "duration": Key("time", _REQUIRED, doc="simulated time"),
         "progress_seconds": Key("float", 5.0, check=_positive),
         "frozen_fields": Key("bool", False, doc="test-particle mode: no deposit, no field solve"),
+        "max_energy_growth": Key("float", 10.0, check=_growth,
+                                 doc="numerical guard: stop when the total energy exceeds this "
+                                 "factor times the initial one (0 = off)"),
     },
     "grid": {
         "cells": Key("int", None, check=_at_least_one),
@@ -189,6 +196,7 @@ class RunConfig:
     steps: int
     progress_seconds: float
     frozen_fields: bool = False
+    max_energy_growth: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -804,6 +812,9 @@ def _build(
             steps=steps,
             progress_seconds=run["progress_seconds"],
             frozen_fields=run["frozen_fields"],
+            max_energy_growth=run["max_energy_growth"]
+            if _valid(run["max_energy_growth"])
+            else 10.0,
         ),
         grid=GridConfig(
             cells=cells,

@@ -92,6 +92,10 @@ class SerialDomain:
         """Maximum of a scalar over all ranks."""
         return float(value)
 
+    def exscan_sum(self, value: float) -> float:
+        """Sum of ``value`` over the domains to the left of this one (0 here)."""
+        return 0.0
+
     def barrier(self) -> None:
         """Synchronise all ranks (no-op here)."""
 
@@ -202,6 +206,8 @@ class MPIDomain(SerialDomain):
         d = self.domains
         self.left = (self.domain_index - 1) % d
         self.right = (self.domain_index + 1) % d
+        #: filter passes per halo exchange (N_GHOST: batched; 1: one exchange per pass)
+        self.filter_batch = N_GHOST
         self._halo_send = np.zeros(2 * N_GHOST)
         self._halo_recv = np.zeros(2 * N_GHOST)
         self._leave_left = np.zeros(0, dtype=np.int64)
@@ -278,7 +284,7 @@ class MPIDomain(SerialDomain):
         done = 0
         while done < passes:
             self.fill_ghosts(a)
-            batch = min(N_GHOST, passes - done)
+            batch = min(self.filter_batch, passes - done)
             for p in range(batch):
                 binomial_pass(a, tmp, 1 + p, n_arr - 1 - p)
             done += batch
@@ -326,10 +332,16 @@ class MPIDomain(SerialDomain):
         for c, arr in enumerate(columns):
             pack_rows(arr, self._leave_left, n_l, self._send_l, c)
             pack_rows(arr, self._leave_right, n_r, self._send_r, c)
-        counts_out = np.array([n_l, n_r], dtype=np.int64)
-        counts_in = np.zeros(2, dtype=np.int64)
-        self._exchange(counts_out[0:1], counts_out[1:2], counts_in[0:1], counts_in[1:2])
-        in_l, in_r = int(counts_in[0]), int(counts_in[1])
+        counts_out = np.array([n_l, cols, n_r, cols], dtype=np.int64)
+        counts_in = np.zeros(4, dtype=np.int64)
+        self._exchange(counts_out[0:2], counts_out[2:4], counts_in[0:2], counts_in[2:4])
+        in_l, in_r = int(counts_in[0]), int(counts_in[2])
+        if counts_in[1] != cols or counts_in[3] != cols:
+            raise RuntimeError(
+                f"migration of species {species.name!r}: this rank moves {cols} per-particle "
+                f"columns but a neighbour moves {counts_in[1]}/{counts_in[3]} (per-particle "
+                "arrays must be created on every rank)"
+            )
         self._recv_l = self._buffer(self._recv_l, max(in_l, 1), cols)
         self._recv_r = self._buffer(self._recv_r, max(in_r, 1), cols)
         self._exchange(self._send_l[:n_l], self._send_r[:n_r], self._recv_l[:in_l],
@@ -365,6 +377,11 @@ class MPIDomain(SerialDomain):
 
     def barrier(self) -> None:
         self.comm.Barrier()
+
+    def exscan_sum(self, value: float) -> float:
+        """Sum of ``value`` over the domains to the left of this one (along the ring)."""
+        out = self.ring.exscan(float(value), op=self.MPI.SUM)
+        return 0.0 if out is None else float(out)
 
     def bcast(self, obj):
         return self.comm.bcast(obj, root=0)

@@ -73,6 +73,19 @@ class Species:
         """Charge times weight (e n0 per particle per cell); 0 for tracers."""
         return self.charge * self.weight
 
+    def qw_arg(self):
+        """Charge times weight for the kernels: the scalar, or the per-particle array
+        (``extra["qw"]``, live part) once weights differ (after ``reset_waves``)."""
+        if "qw" in self.extra:
+            return self.extra["qw"][: self.n]
+        return self.qw
+
+    def weight_arg(self):
+        """Weight (n0 per particle per cell) for the kernels: scalar or live array."""
+        if "qw" in self.extra:
+            return self.extra["qw"][: self.n] / self.charge
+        return self.weight
+
     @property
     def capacity(self) -> int:
         """Allocated length of the particle arrays."""

@@ -287,3 +287,75 @@ def test_energy_budget_closure():
     assert de[-1] > 0.5 * h["energy_total"][0]  # compression did substantial work
     closure = abs(de[-1] - work[-1]) / de[-1]
     assert closure < 0.01, closure
+
+
+# ------------------------------------------------------------ reset_waves (App. C)
+
+
+def test_reset_waves_removes_waves_and_bulk_flow():
+    """After a reset: delta B energy zero, each species' bulk velocity < 1e-3 of its
+    thermal speed, charge per cell and particle count unchanged, Gauss's law exact."""
+    from pic1d.diagnostics.moments import MomentCalculator
+    from pic1d.procedures import reset_waves
+
+    cfg = deck(duration="0.2 tau_c", cells=64, cpd=4, passes=4, mr=4, beta=2.0, theta=0.05,
+               ppc=512, tau=20, history=0)
+    sim = Simulation(cfg)
+    sim.initialize()
+    rng = np.random.default_rng(3)
+    for sp in sim.species:  # give the species a strong, smooth bulk flow
+        x = sp.x[: sp.n]
+        flow = 0.05 * np.sin(2 * np.pi * x / cfg.grid.cells)
+        sp.uy[: sp.n] += flow + 0.002 * rng.normal(size=sp.n)
+    for _ in range(300):
+        sim.advance()
+    dom, grid = sim.domain, sim.grid
+    s = grid.interior
+
+    def charge_per_cell():
+        out = np.zeros(grid.n_arr)
+        for sp in sim.species:
+            w = np.broadcast_to(sp.qw_arg(), (sp.n,))
+            np.add.at(out, np.floor(sp.x[: sp.n] - dom.x_offset).astype(int), w)
+        return out[s]
+
+    counts = [sp.n for sp in sim.species]
+    q_before = charge_per_cell()
+    calc0 = MomentCalculator(dom, grid.n_arr, 1)
+    flows_before = []
+    for sp in sim.species:
+        raw = calc0.deposit(sp)[s]
+        u_y = raw[:, 2] / raw[:, 0]
+        flows_before.append(np.abs(np.fft.rfft(u_y))[1] * 2 / cfg.grid.cells)
+    db_before = np.sum(grid.b[1][s] ** 2 + grid.b[2][s] ** 2)
+    assert db_before > 0
+    reset_waves(sim)
+    for comp in (1, 2):  # B_perp equals its (background) box mean: delta B = 0
+        assert np.ptp(grid.b[comp][s]) == 0.0
+    assert np.all(grid.d[1] == 0) and np.all(grid.d[2] == 0)
+    assert [sp.n for sp in sim.species] == counts
+    np.testing.assert_allclose(charge_per_cell(), q_before, rtol=1e-12, atol=1e-14)
+    # bulk flow in the resolved modes (wavelengths >= 16 cells; shorter scales are
+    # particle noise of ~v_th/sqrt(ppc) per cell, not a flow): < 1e-3 v_th
+    calc = MomentCalculator(dom, grid.n_arr, 1)
+    n_cells = cfg.grid.cells
+    for sp, before in zip(sim.species, flows_before, strict=True):
+        raw = calc.deposit(sp)[s]
+        u_bulk = raw[:, 1:4] / raw[:, 0:1]
+        modes = np.abs(np.fft.rfft(u_bulk, axis=0))[1 : n_cells // 16 + 1] * 2 / n_cells
+        v_th = np.sqrt(sp.cfg.temperature / sp.mass)
+        assert before > 0.05 * v_th  # there was a real flow to remove
+        assert modes.max() < 1e-3 * v_th, (sp.name, modes.max() / v_th)
+    # Gauss's law with the filtered charge density
+    rho = np.zeros(grid.n_arr)
+    for sp in sim.species:
+        deposit_charge(sp.x[: sp.n], sp.qw_arg(), dom.x_offset, rho, 1)
+    dom.fold_ghosts(rho)
+    dom.filter(rho, grid.tmp, cfg.grid.filter_passes)
+    j = np.arange(N_GHOST, N_GHOST + grid.n_local)
+    div = (grid.d[0][j] - grid.d[0][j - 1]) / cfg.grid.dx
+    np.testing.assert_allclose(div, rho[j], atol=1e-12 * np.abs(rho[j]).max())
+    # the run continues stably with weighted particles
+    for _ in range(50):
+        sim.advance()
+    assert np.isfinite(grid.d).all()

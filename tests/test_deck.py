@@ -16,8 +16,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-# PIC decks (decks/fokker_planck/ holds configs of the Fokker-Planck model, not PIC decks)
-ALL_DECKS = sorted(p for p in DECKS.rglob("*.toml") if "fokker_planck" not in p.parts)
+# PIC decks (decks/fokker_planck/ holds Fokker-Planck model configs and decks/sweeps/
+# sweep files; both have their own tests)
+ALL_DECKS = sorted(
+    p for p in DECKS.rglob("*.toml") if not {"fokker_planck", "sweeps"} & set(p.parts)
+)
 
 MINIMAL = """
 [run]

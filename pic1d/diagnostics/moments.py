@@ -53,7 +53,7 @@ class MomentCalculator:
         self.raw[:] = 0.0
         if species.n:
             x, ux, uy, uz = species.live()
-            deposit_moments(x, ux, uy, uz, species.weight, self.domain.x_offset, self.raw,
+            deposit_moments(x, ux, uy, uz, species.weight_arg(), self.domain.x_offset, self.raw,
                             self.order)  # fmt: skip
         for k in range(10):
             self.col[:] = self.raw[:, k]

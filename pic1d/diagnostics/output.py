@@ -18,6 +18,7 @@ from pic1d.io.openpmd import write_mesh_iteration
 from pic1d.io.series import AppendableSeries
 from pic1d.kernels import N_GHOST
 from pic1d.kernels.moments import kinetic_energy_sum, velocity_moments
+from pic1d.kernels.procedures import weighted_flux_diagonal, weighted_kinetic_sum
 
 FIELD_NAMES = ("Ex", "Ey", "Ez", "Bx", "By", "Bz")
 
@@ -61,8 +62,13 @@ def history_row(sim, moments: MomentCalculator) -> dict[str, float]:
     for sp in thermal:
         fl = moments.fluid(sp, det)
         x, ux, uy, uz = sp.live()
-        ekin = kinetic_energy_sum(ux, uy, uz) * sp.weight * sp.mass if sp.n else 0.0
-        flux = velocity_moments(ux, uy, uz)[4:7] * sp.weight * sp.mass if sp.n else np.zeros(3)
+        if "qw" in sp.extra:  # per-particle weights (after reset_waves)
+            w = sp.weight_arg()
+            ekin = weighted_kinetic_sum(ux, uy, uz, w) * sp.mass
+            flux = weighted_flux_diagonal(ux, uy, uz, w) * sp.mass
+        else:
+            ekin = kinetic_energy_sum(ux, uy, uz) * sp.weight * sp.mass if sp.n else 0.0
+            flux = velocity_moments(ux, uy, uz)[4:7] * sp.weight * sp.mass if sp.n else np.zeros(3)
         local += [own * fl["n"].sum(), *(own * fl["P"].sum(axis=1)), ekin, *flux]
     tot = dom.allreduce_sum(np.array(local))
     n_cells = grid_cells = sim.cfg.grid.cells
@@ -218,7 +224,7 @@ class FieldOutput:
         self.rho[:] = 0.0
         for sp in sim.species:
             if not sp.tracer and sp.n:
-                deposit_charge(sp.x[: sp.n], sp.qw, sim.domain.x_offset, self.rho,
+                deposit_charge(sp.x[: sp.n], sp.qw_arg(), sim.domain.x_offset, self.rho,
                                sim.cfg.grid.shape_order)  # fmt: skip
         sim.domain.fold_ghosts(self.rho)
         sim.domain.sum_replicas(self.rho)

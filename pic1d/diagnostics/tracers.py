@@ -351,6 +351,12 @@ class _SpeciesSums:
         for key in ("d", "g", "gm", "green", "misc"):
             off, shape = self.lay[key]
             self.views[key] = self.buffer[off : off + int(np.prod(shape))].reshape(shape)
+        # create the per-tracer state now on every rank, also where there are no tracers
+        # yet: migration moves the same set of columns on all ranks
+        _u0(sp)
+        _extra(sp, MARK, (3,))
+        _extra(sp, NONAD)
+        _extra(sp, BIN0, (), np.int32)
 
     def accumulate(self, sp, rev, ad, have_start: bool, update_nonad: bool) -> None:
         if not sp.n:

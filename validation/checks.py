@@ -1,0 +1,814 @@
+"""Analyses of the validation runs (``validation/run.py``, ``make validate``).
+
+Each ``check_*`` function reads run directories (``postprocess`` readers only), returns a
+list of :class:`Check` (measured number next to its expectation, pass/fail) and writes
+its figures. Units: times in 1/Omega_i0 (ion checks) or 1/|Omega_e0| (whistler check),
+wavenumbers in 1/d_i0 or 1/d_e0, as stated in each check's name.
+
+Growth rates (``growth_analysis``) are measured from ``spectra.h5``:
+
+1. b(x, t) = (dB_y + i dB_z)/B0 is Fourier transformed in x; each mode +-k is a time
+   series b_k(t) ~ exp(-i omega t) (omega > 0: LCP, ion sense; omega < 0: RCP).
+2. Each series is band-passed around the linear-theory frequency of its k on the
+   unstable branch (Gaussian kernel exp(-tau^2/2 sigma^2 - i omega_r tau), sigma =
+   1/(3 gamma_max)). A linear filter maps exp(-i w t) to H(w) exp(-i w t), so an
+   exponentially growing mode keeps its growth rate exactly, while the thermal noise of
+   the other polarisation and frequencies (the "noise floor") is removed. The first and
+   last 3 sigma (kernel edges) are not used. sigma = 1/(3 gamma_max): a bandwidth of
+   3 gamma_max, narrow enough to separate +omega_r from -omega_r.
+3. Linear phase: from 3 sigma to the time at which the anisotropy of the unstable species
+   has relaxed by 2 % of its initial value (the distribution the theory describes is
+   still there; at least 1/gamma_max long). ln |b_k|^2 (summed over +-k) is fitted by a
+   straight line there: slope = 2 gamma(k).
+4. gamma_max and k of peak: vertex of a parabola fitted to the measured gamma(k) over
+   the modes with theoretical gamma > gamma_max/2 (robust to the +-20 % scatter of single
+   modes seeded by noise); also reported: the growth rate of the summed power of the
+   fastest-growing band (theory gamma > 0.85 gamma_max), compared with the same sum of
+   theoretical exponentials over the same window.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from postprocess.io import open_run
+
+log = logging.getLogger("validation")
+
+
+@dataclass
+class Check:
+    """One verdict: a measured number next to its expectation."""
+
+    id: str
+    name: str
+    measured: str
+    expected: str
+    passed: bool | None
+    value: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    figures: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["value"] = None if self.value is None or not math.isfinite(self.value) else self.value
+        return d
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a / b - 1.0) if b else math.inf
+
+
+def _fmt(v: float, digits: int = 3) -> str:
+    return "nan" if v is None or not math.isfinite(v) else f"{v:.{digits}g}"
+
+
+# --------------------------------------------------------------------------- spectra
+
+
+def mode_series(run) -> dict[str, Any]:
+    """Fourier modes of b = (dB_y + i dB_z)/B0 from spectra.h5.
+
+    Returns
+    -------
+    dict
+        ``t`` (1/omega_pe0), ``k`` (positive mode wavenumbers, 1/d_e0), ``bp``, ``bm``
+        (complex b_k(t) at +k and -k, shape (n_t, n_k)).
+    """
+    sp = run.spectra()
+    b0 = float(run.param("B0"))
+    b = (sp.dBy + 1j * sp.dBz) / b0
+    nx = b.shape[1]
+    bk = np.fft.fft(b, axis=1) / nx
+    dx = float(sp.x[1] - sp.x[0])
+    k = 2 * np.pi * np.fft.fftfreq(nx, dx)
+    nm = (nx - 1) // 2 + 1
+    return {"t": np.asarray(sp.time, float), "k": k[1:nm], "bp": bk[:, 1:nm],
+            "bm": bk[:, nx - 1: nx - nm: -1]}  # fmt: skip
+
+
+def bandpass(series: np.ndarray, t: np.ndarray, omega_c: float, sigma: float) -> np.ndarray:
+    """Complex Gaussian band-pass of a time series b(t) ~ exp(-i omega t) around
+    omega = ``omega_c`` (same time units as ``t``; sign selects the polarisation)."""
+    dt = float(t[1] - t[0])
+    n = max(int(4 * sigma / dt), 1)
+    tau = np.arange(-n, n + 1) * dt
+    ker = np.exp(-0.5 * (tau / sigma) ** 2) * np.exp(-1j * omega_c * tau)
+    ker /= np.abs(ker).sum()
+    return np.convolve(series, ker, mode="same")
+
+
+def _theory_on_modes(run, mode: str, k_code: np.ndarray):
+    """Linear theory at t = 0 (history row 0) on the box modes: omega(k) in omega_pe0,
+    and the fastest-growing mode (k_max in 1/d_e0, gamma_max and omega_r in omega_pe0)."""
+    from postprocess.dispersion import from_history, max_growth, solve_branch
+
+    dh = from_history(run.path, times=[0.0])
+    sps, va = dh.species[0], float(dh.v_A_over_c[0])
+    om_ref, d_ref = float(dh.omega_ref[0]), float(dh.d_ref[0])
+    w = solve_branch(k_code * d_ref, sps, va, mode, on_lost="nan") * om_ref
+    k_max, w_max = max_growth(sps, va, mode)
+    return w, k_max / d_ref, complex(w_max) * om_ref
+
+
+def growth_analysis(run_dir: str | Path, mode: str, species: str, *, drop: float = 0.02,
+                    sigma_factor: float = 1.0 / 3.0) -> dict[str, Any]:
+    """Measure the linear growth of an anisotropy instability (see the module docstring).
+
+    Parameters
+    ----------
+    run_dir : path-like
+        Run with spectra.h5 and history.h5 (no compression).
+    mode : {"L", "R"}
+        Unstable branch (L: ion cyclotron, R: whistler).
+    species : str
+        The anisotropic species (its anisotropy history ends the linear phase).
+    drop : float
+        Relative relaxation of the anisotropy that ends the linear phase.
+
+    Returns
+    -------
+    dict
+        Units: ``unit_t`` (omega_pe0 per unit: Omega_i0 for L, |Omega_e0| for R) and
+        ``unit_k`` (per d_e0: 1/d_i0 for L, 1/d_e0 for R); all rates and wavenumbers
+        in those units.
+    """
+    run = open_run(run_dir)
+    ms = mode_series(run)
+    sign = 1.0 if mode.upper() == "L" else -1.0
+    if mode.upper() == "L":
+        unit_t, unit_k = float(run.param("omega_ci0")), 1.0 / float(run.param("d_i0"))
+    else:
+        unit_t, unit_k = float(run.param("B0")), 1.0  # |Omega_e0| = B0 (m_e = 1)
+    w_code, kmax_code, wmax_code = _theory_on_modes(run, mode, ms["k"])
+    k = ms["k"] / unit_k
+    g_th = w_code.imag / unit_t
+    w_th = w_code.real / unit_t
+    gmax, kmax, wrmax = wmax_code.imag / unit_t, kmax_code / unit_k, wmax_code.real / unit_t
+    t = ms["t"] * unit_t
+    sigma = sigma_factor / gmax
+    # filtered power per mode (+k and -k summed)
+    top = np.isfinite(g_th) & (g_th > 0.3 * gmax)
+    idx = np.flatnonzero(np.isfinite(g_th) & (g_th > 0.05 * gmax))
+    pf = np.full((t.size, k.size), np.nan)
+    p_raw = np.abs(ms["bp"]) ** 2 + np.abs(ms["bm"]) ** 2
+    for j in idx:
+        wc = sign * abs(w_th[j])
+        pf[:, j] = (np.abs(bandpass(ms["bp"][:, j], t, wc, sigma)) ** 2
+                    + np.abs(bandpass(ms["bm"][:, j], t, wc, sigma)) ** 2)
+    # linear phase
+    hist = run.history
+    th = np.asarray(hist["time"], float) * unit_t
+    an = np.asarray(hist[f"anisotropy_{species}"], float)
+    below = np.flatnonzero(an < an[0] * (1.0 - drop))
+    t_a = 3.0 * sigma
+    t_b = float(th[below[0]]) if below.size else float(t[-1] - 3 * sigma)
+    t_b = min(max(t_b, t_a + 1.0 / gmax), float(t[-1] - 3 * sigma))
+    win = (t >= t_a) & (t <= t_b)
+    if win.sum() < 5:
+        raise ValueError(f"linear phase too short: {t_a:.3g}-{t_b:.3g}")
+    g_meas = np.full(k.size, np.nan)
+    for j in idx:
+        g_meas[j] = 0.5 * np.polyfit(t[win], np.log(pf[win, j]), 1)[0]
+    # parabola through the measured gamma(k) of the modes with gamma_th > gamma_max / 2
+    half = np.isfinite(g_th) & (g_th > 0.5 * gmax) & np.isfinite(g_meas)
+    k_peak, g_peak = math.nan, math.nan
+    if half.sum() >= 3:
+        a, b, c = np.polyfit(k[half], g_meas[half], 2)
+        if a < 0:
+            k_peak = -b / (2 * a)
+            g_peak = c - b * b / (4 * a)
+        if not (k[half].min() <= k_peak <= k[half].max()):
+            k_peak, g_peak = math.nan, math.nan
+    j_best = int(np.nanargmax(np.where(top, g_meas, np.nan)))
+    if not math.isfinite(k_peak):
+        k_peak, g_peak = float(k[j_best]), float(g_meas[j_best])
+    # band of the fastest-growing modes, and the same sum of theoretical exponentials
+    band = np.isfinite(g_th) & (g_th > 0.85 * gmax)
+    g_band = 0.5 * np.polyfit(t[win], np.log(pf[win][:, band].sum(axis=1)), 1)[0]
+    tt = t[win] - t[win][0]
+    g_band_th = 0.5 * np.polyfit(t[win], np.log(np.exp(2 * np.outer(tt, g_th[band])).sum(1)),
+                                 1)[0]  # fmt: skip
+    # polarisation: band power through narrow filters (bandwidth omega_r/2) at +omega_r
+    # and -omega_r, 1/gamma_max after the linear phase (well above the noise)
+    sig_p = 2.0 / abs(wrmax)
+    t_c = min(t_b + 1.0 / gmax, float(t[-1]) - 3 * sig_p)
+    i_c = int(np.argmin(np.abs(t - t_c)))
+    p_right = p_wrong = 0.0
+    for j in np.flatnonzero(band):
+        for s_ in (ms["bp"][:, j], ms["bm"][:, j]):
+            p_right += abs(bandpass(s_, t, sign * abs(w_th[j]), sig_p)[i_c]) ** 2
+            p_wrong += abs(bandpass(s_, t, -sign * abs(w_th[j]), sig_p)[i_c]) ** 2
+    pol = float(p_right / (p_right + p_wrong))
+    return {
+        "mode": mode.upper(), "species": species, "unit_t": unit_t, "unit_k": unit_k,
+        "t": t, "k": k, "gamma_theory": g_th, "omega_theory": w_th,
+        "gamma_max_theory": gmax, "k_max_theory": kmax, "omega_r_theory": wrmax,
+        "gamma_measured": g_meas, "gamma_peak": g_peak, "k_peak": k_peak,
+        "k_best_mode": float(k[j_best]), "gamma_best_mode": float(g_meas[j_best]),
+        "gamma_band": g_band, "gamma_band_theory": g_band_th, "band": band,
+        "window": (t_a, t_b), "sigma": sigma, "power_filtered": pf, "power_raw": p_raw,
+        "polarisation_fraction": pol, "polarisation_time": float(t[i_c]),
+        "anisotropy0": float(an[0]),
+        "history_t": th, "anisotropy": an,
+    }
+
+
+def figure_growth(res: dict[str, Any], out_dir: Path, name: str, title: str) -> Path:
+    """(a) band power vs time (raw and filtered) with the fit; (b) gamma(k) vs theory."""
+    from postprocess import plots
+
+    lt, lk = ("\\Omega_{i0}", "d_{i0}") if res["mode"] == "L" else ("|\\Omega_{e0}|", "d_{e0}")
+    with plots.style():
+        fig, (a1, a2) = plots.figure(1, 2, width=7.0, height=2.8)
+        t, band = res["t"], res["band"]
+        raw = res["power_raw"][:, band].sum(1)
+        filt = res["power_filtered"][:, band].sum(1)
+        a1.semilogy(t, raw, color="0.6", lw=0.8, label="all frequencies")
+        a1.semilogy(t, filt, color=plots.TOTAL_COLOR, lw=1.0,
+                    label=f"band-passed ({'LCP' if res['mode'] == 'L' else 'RCP'})")
+        t_a, t_b = res["window"]
+        w = (t >= t_a) & (t <= t_b)
+        c = np.polyfit(t[w], np.log(filt[w]), 1)
+        a1.semilogy(t[w], np.exp(np.polyval(c, t[w])) * 1.5, "--", color="C3",
+                    label=rf"fit $2\gamma$, $\gamma$ = {res['gamma_band']:.3f}")  # fmt: skip
+        a1.axvspan(t_a, t_b, color="C2", alpha=0.12, lw=0)
+        a1.set_xlabel(rf"$t\,{lt}$")
+        a1.set_ylabel(r"$\sum_{\rm band} |\delta b_k|^2 / B_0^2$")
+        a1.legend(fontsize=7, loc="lower right")
+        k = res["k"]
+        sel = np.isfinite(res["gamma_theory"]) & (res["gamma_theory"] > -0.2 * res[
+            "gamma_max_theory"])  # fmt: skip
+        a2.plot(k[sel], res["gamma_theory"][sel], color="0.3", lw=1, label="linear theory")
+        m = np.isfinite(res["gamma_measured"])
+        a2.plot(k[m], res["gamma_measured"][m], "o", ms=3, color=plots.TOTAL_COLOR,
+                label="PIC (per mode)")
+        a2.plot([res["k_peak"]], [res["gamma_peak"]], "*", ms=9, color="C3",
+                label="PIC peak (parabola)")
+        a2.plot([res["k_max_theory"]], [res["gamma_max_theory"]], "x", ms=7, color="k")
+        a2.axhline(0, color="0.8", lw=0.5)
+        a2.set_xlabel(rf"$k\,{lk}$")
+        a2.set_ylabel(rf"$\gamma / {lt}$")
+        a2.set_ylim(-0.2 * res["gamma_max_theory"], 1.6 * res["gamma_max_theory"])
+        a2.legend(fontsize=7)
+        fig.suptitle(title, fontsize=9)
+        path = plots.save_figure(fig, out_dir, name)[0]
+    return path
+
+
+def check_growth(run_dir: Path, out_dir: Path, cid: str, mode: str, species: str,
+                 tol: float = 0.15) -> list[Check]:
+    """Check 1a/1b: growth rate and k of peak against the dispersion solver."""
+    res = growth_analysis(run_dir, mode, species)
+    what = "ion-cyclotron (L)" if mode == "L" else "electron whistler (R)"
+    ut, uk = ("Omega_i0", "d_i0") if mode == "L" else ("|Omega_e0|", "d_e0")
+    fig = figure_growth(res, out_dir, f"check{cid}_growth",
+                        f"{what} anisotropy instability: A0 = {res['anisotropy0'] + 1:.2f}")
+    figs = [fig.name]
+    details = {k: res[k] for k in ("gamma_max_theory", "k_max_theory", "omega_r_theory",
+                                   "gamma_peak", "k_peak", "gamma_band", "gamma_band_theory",
+                                   "k_best_mode", "gamma_best_mode", "polarisation_fraction",
+                                   "sigma")}  # fmt: skip
+    details["window"] = list(res["window"])
+    details["gamma_per_mode"] = {f"{kk:.4g}": float(g) for kk, g in
+                                 zip(res["k"], res["gamma_measured"], strict=True)
+                                 if math.isfinite(g)}  # fmt: skip
+    g_err = _rel(res["gamma_peak"], res["gamma_max_theory"])
+    k_err = _rel(res["k_peak"], res["k_max_theory"])
+    b_err = _rel(res["gamma_band"], res["gamma_band_theory"])
+    win = f"fit window t = {res['window'][0]:.3g}-{res['window'][1]:.3g} /{ut}"
+    return [
+        Check(f"{cid}.gamma", f"{what}: maximum growth rate [{ut}]",
+              f"gamma_max = {res['gamma_peak']:.4f} ({100 * g_err:.1f} % off; {win})",
+              f"dispersion solver gamma_max = {res['gamma_max_theory']:.4f} within "
+              f"{100 * tol:.0f} %", g_err <= tol, res["gamma_peak"], details, figs),
+        Check(f"{cid}.k", f"{what}: wavenumber of the fastest growth [1/{uk}]",
+              f"k = {res['k_peak']:.4f} ({100 * k_err:.1f} % off; best single mode "
+              f"{res['k_best_mode']:.4f})",
+              f"solver k_max = {res['k_max_theory']:.4f} within {100 * tol:.0f} %",
+              k_err <= tol, res["k_peak"], {}, figs),
+        Check(f"{cid}.band", f"{what}: growth of the fastest band (theory gamma > 0.85 max)",
+              f"gamma_band = {res['gamma_band']:.4f} ({100 * b_err:.1f} % off)",
+              f"same sum of theory exponentials: {res['gamma_band_theory']:.4f} within "
+              f"{100 * tol:.0f} %", b_err <= tol, res["gamma_band"], {}, figs),
+        Check(f"{cid}.pol", f"{what}: polarisation of the growing band",
+              f"{100 * res['polarisation_fraction']:.1f} % of the band power at "
+              f"{'+' if mode == 'L' else '-'}omega_r (t = {res['polarisation_time']:.3g} /{ut})",
+              f"> 80 % {'LCP' if mode == 'L' else 'RCP'}", res["polarisation_fraction"] > 0.8,
+              res["polarisation_fraction"], {}, figs),
+    ]
+
+
+# ----------------------------------------------------------------- compression runs
+
+#: growth rate (in the instantaneous Omega_i) defining the IC threshold crossing
+GAMMA_THRESHOLD = 1e-2
+#: sliding window of the LCP/RCP wave energies (1/Omega_i0)
+WAVE_WINDOW = 5.0
+
+
+def wave_energies(run, window: float = WAVE_WINDOW) -> dict[str, np.ndarray]:
+    """LCP and RCP magnetic energy <|db|^2>/2 / B_x(t)^2 in sliding windows (t in 1/Omega_i0)."""
+    from postprocess.omega_k import wave_energy_vs_time
+
+    om, di = float(run.param("omega_ci0")), float(run.param("d_i0"))
+    sp = run.spectra()
+    we = wave_energy_vs_time(sp.time * om, sp.x / di, sp.dBy, sp.dBz, window, 0.5)
+    th = run.time_in("Omega_i0")
+    b2 = np.interp(we.t, th, np.asarray(run.history["B_x"], float) ** 2)
+    return {"t": we.t, "lcp": we.lcp / b2, "rcp": we.rcp / b2, "total": we.total / b2}
+
+
+def theory_history(run, n_times: int = 40):
+    """L and R fastest growth (in the instantaneous Omega_i) along the run's history."""
+    from postprocess.dispersion import from_history
+
+    th = np.asarray(run.history["time"], float)
+    times = np.linspace(th[0], th[-1], n_times)
+    dh = from_history(run.path, times=times)
+    om = float(run.param("omega_ci0"))
+    bl, br = dh.band_arrays("L"), dh.band_arrays("R")
+    return {"t": dh.time * om, "gamma_L": bl["gamma_max"], "gamma_R": br["gamma_max"],
+            "k_lo": bl["k_lo"], "k_hi": bl["k_hi"], "k_max": bl["k_max"],
+            "omega_r_max": bl["omega_r_max"], "d_ref": dh.d_ref,
+            "omega_ref": dh.omega_ref, "dh": dh}  # fmt: skip
+
+
+def _first_crossing(t: np.ndarray, y: np.ndarray, level: float) -> float:
+    """First t at which y rises above level (linear interpolation), NaN if never."""
+    above = np.flatnonzero(np.isfinite(y) & (y > level))
+    if not above.size:
+        return math.nan
+    i = int(above[0])
+    if i == 0:
+        return float(t[0])
+    return float(t[i - 1] + (t[i] - t[i - 1]) * (level - y[i - 1]) / (y[i] - y[i - 1]))
+
+
+def compression_analysis(run_dir: str | Path) -> dict[str, Any]:
+    """Everything checks 2-4 need from a compressing run (times in 1/Omega_i0)."""
+    from postprocess.anisotropy import cgl_track, species_series
+
+    run = open_run(run_dir)
+    hist = run.history
+    th = run.time_in("Omega_i0")
+    tau = float(run.param("tau_c")) * float(run.param("omega_ci0"))
+    ions, elec = species_series(hist, "ions"), species_series(hist, "electrons")
+    cgl = cgl_track(ions["n"], hist["B_x"], ions["T_perp"][0], ions["T_par"][0])
+    we = wave_energies(run)
+    theo = theory_history(run)
+    t_thr = _first_crossing(theo["t"], theo["gamma_L"], GAMMA_THRESHOLD)
+    pre = we["t"] <= (t_thr if math.isfinite(t_thr) else we["t"][-1] / 4)
+    base_lcp = float(np.median(we["lcp"][pre][1:])) if pre.sum() > 2 else float(we["lcp"][0])
+    t_on = _first_crossing(we["t"], we["lcp"] / base_lcp, 2.0)
+    i_pk = int(np.argmax(ions["anisotropy"]))
+    e_pk = int(np.argmax(elec["anisotropy"]))
+    early = we["t"] <= (t_on if math.isfinite(t_on) else we["t"][-1])
+    base_rcp = float(np.median(we["rcp"][:3]))
+    j_rcp = int(np.argmax(np.where(early, we["rcp"], -np.inf)))
+    return {
+        "run": run, "t_hist": th, "tau_c": tau, "ions": ions, "electrons": elec, "cgl": cgl,
+        "waves": we, "theory": theo, "t_thr": t_thr, "t_onset": t_on, "lcp_base": base_lcp,
+        "t_aniso_peak": float(th[i_pk]), "aniso_peak": float(ions["anisotropy"][i_pk]),
+        "t_aniso_e_peak": float(th[e_pk]), "aniso_e_peak": float(elec["anisotropy"][e_pk]),
+        "t_rcp_peak": float(we["t"][j_rcp]), "rcp_peak": float(we["rcp"][j_rcp]),
+        "rcp_base": base_rcp,
+    }
+
+
+def _branch_check(res: dict[str, Any]) -> dict[str, Any]:
+    """Peak of the LCP omega-k power after onset vs the L-branch root at its k."""
+    from postprocess.omega_k import omega_k_power
+
+    run = res["run"]
+    om, di = float(run.param("omega_ci0")), float(run.param("d_i0"))
+    sp = run.spectra()
+    t = sp.time * om
+    window = 40.0
+    t_c = min(max(res["t_aniso_peak"], res["t_onset"] + window / 2), t[-1] - window / 2)
+    k, w, p = omega_k_power(t, sp.x / di, sp.dBy, sp.dBz, (t_c - window / 2,
+                                                           t_c + window / 2))  # fmt: skip
+    pos = w > 0
+    kk = np.abs(k)
+    pk = np.where((kk > 0)[None, :], p, 0.0)
+    lcp = pk[pos]
+    i, j = np.unravel_index(int(np.argmax(lcp)), lcp.shape)
+    w_pk, k_pk = float(w[pos][i]), float(kk[j])
+    # theory at the window centre: L-branch root at k_pk and the unstable band
+    theo = res["theory"]
+    it = int(np.argmin(np.abs(theo["t"] - t_c)))
+    dh = theo["dh"]
+    d_ref, om_ref = float(dh.d_ref[it]), float(dh.omega_ref[it])
+    kl = dh.k_L * di / d_ref  # 1/d_ref(t) -> 1/d_i0
+    wl = dh.omega_L[it] * om_ref / om  # Omega_i0
+    good = np.isfinite(wl)
+    w_th = float(np.interp(k_pk, kl[good], wl.real[good]))
+    lo, hi = theo["k_lo"][it] * di / d_ref, theo["k_hi"][it] * di / d_ref
+    dk = float(np.min(np.diff(np.unique(kk))))
+    dw = float(w[1] - w[0])
+    frac_lcp = float(pk[pos].sum() / pk[w != 0].sum())
+    return {"t_c": t_c, "window": window, "k_peak": k_pk, "omega_peak": w_pk,
+            "omega_theory": w_th, "k_lo": float(lo), "k_hi": float(hi), "dk": dk, "dw": dw,
+            "lcp_fraction": frac_lcp, "k": k, "omega": w, "P": p}  # fmt: skip
+
+
+def figure_compression(res: dict[str, Any], br: dict[str, Any], fit, fit_rows, out_dir: Path,
+                       name: str) -> Path:
+    """(a) anisotropies with CGL and threshold; (b) LCP/RCP energy; (c) Delta-beta with the
+    marginal fit; (d) omega-k power after onset with the L branch."""
+    from postprocess import plots
+
+    th, ions, elec = res["t_hist"], res["ions"], res["electrons"]
+    we, theo = res["waves"], res["theory"]
+    with plots.style():
+        fig, axes = plots.figure(2, 2, width=7.0, height=5.4)
+        a, b, c, d = axes.ravel()
+        a.plot(th, ions["anisotropy"], color=plots.SPECIES_COLORS[0], label=r"ions $\Delta_i$")
+        a.plot(th, res["cgl"].anisotropy, "--", color=plots.SPECIES_COLORS[0], lw=0.8,
+               label="ions, CGL")
+        a.plot(th, elec["anisotropy"], color=plots.SPECIES_COLORS[1],
+               label=r"electrons $\Delta_e$")
+        a.set_ylim(-0.05, max(1.2 * res["aniso_peak"], 0.1))
+        for tt, lab, ls in ((res["t_thr"], r"$\gamma_L = 10^{-2}\Omega_i$", ":"),
+                            (res["t_onset"], "LCP onset", "-.")):
+            if math.isfinite(tt):
+                a.axvline(tt, color="0.4", ls=ls, lw=0.8, label=lab)
+                b.axvline(tt, color="0.4", ls=ls, lw=0.8)
+        a.set_xlabel(r"$t\,\Omega_{i0}$")
+        a.set_ylabel(r"$T_\perp/T_\parallel - 1$")
+        a.legend(fontsize=6)
+        b.semilogy(we["t"], we["lcp"], color=plots.LCP_COLOR, label="LCP")
+        b.semilogy(we["t"], we["rcp"], color=plots.RCP_COLOR, label="RCP")
+        b.set_xlabel(r"$t\,\Omega_{i0}$")
+        b.set_ylabel(r"$\langle\delta B^2\rangle/2B_x^2$")
+        b.legend(fontsize=7)
+        bp, dl = ions["beta_par"], ions["anisotropy"]
+        sc = c.scatter(bp, np.where(dl > 0, dl, np.nan), c=th, s=3, cmap="viridis")
+        c.set_xscale("log")
+        c.set_yscale("log")
+        from matplotlib.ticker import LogFormatter, NullFormatter
+
+        c.xaxis.set_minor_formatter(NullFormatter())
+        c.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+        if fit is not None:
+            xx = np.geomspace(np.nanmin(bp[fit_rows]), np.nanmax(bp[fit_rows]), 20)
+            c.plot(xx, fit(xx), "r--", lw=1.2,
+                   label=rf"$S={fit.S:.2f}$, $\alpha={fit.alpha:.2f}$")
+            c.legend(fontsize=7)
+        c.set_xlabel(r"$\beta_{\parallel i}$")
+        c.set_ylabel(r"$\Delta_i$")
+        plots.add_colorbar(c, sc, r"$t\,\Omega_{i0}$")
+        if br is not None:
+            k, w, p = br["k"], br["omega"], br["P"]
+            sel = (np.abs(w) <= 4) & np.isfinite(w)
+            ks = np.fft.fftshift(k) if not np.all(np.diff(k) > 0) else k
+            img = d.pcolormesh(ks, w[sel], p[sel], norm=plots.log_norm(p[sel], 1e4),
+                               shading="nearest", cmap="magma")  # fmt: skip
+            it = int(np.argmin(np.abs(theo["t"] - br["t_c"])))
+            dh = theo["dh"]
+            di = float(res["run"].param("d_i0"))
+            om = float(res["run"].param("omega_ci0"))
+            kl = dh.k_L * di / dh.d_ref[it]
+            wl = dh.omega_L[it] * dh.omega_ref[it] / om
+            for sgn in (1, -1):
+                d.plot(sgn * kl, wl.real, color="c", lw=0.8)
+            d.plot([br["k_peak"]], [br["omega_peak"]], "wo", mfc="none", ms=6)
+            d.set_xlim(-2, 2)
+            d.set_ylim(-4, 4)
+            d.set_xlabel(r"$k\,d_{i0}$")
+            d.set_ylabel(r"$\omega/\Omega_{i0}$ ($>0$: LCP)")
+            d.set_title(f"t = {br['t_c'] - br['window'] / 2:.0f}-"
+                        f"{br['t_c'] + br['window'] / 2:.0f}" r"$/\Omega_{i0}$", fontsize=8)
+            plots.add_colorbar(d, img, r"$P(k,\omega)$")
+        path = plots.save_figure(fig, out_dir, name)[0]
+    return path
+
+
+def check_compression(run_dir: Path, out_dir: Path, cid: str = "2") -> tuple[list[Check],
+                                                                              dict[str, Any]]:
+    """Check 2: CGL phase, onset at the threshold, LCP waves on the L branch, marginal
+    stability S, alpha, and the whistler burst first."""
+    from postprocess.anisotropy import fit_marginal
+
+    res = compression_analysis(run_dir)
+    th, ions, cgl = res["t_hist"], res["ions"], res["cgl"]
+    checks: list[Check] = []
+    # CGL phase
+    t_end = res["t_thr"] if math.isfinite(res["t_thr"]) else res["t_onset"]
+    m = th <= t_end
+    dev_perp = float(np.max(np.abs(ions["T_perp"][m] / cgl.T_perp[m] - 1)))
+    dev_par = float(np.max(np.abs(ions["T_par"][m] / cgl.T_par[m] - 1)))
+    b_ratio = float(np.interp(t_end, th, np.asarray(res["run"].history["B_x"]) /
+                              res["run"].history["B_x"][0]))  # fmt: skip
+    checks.append(Check(
+        f"{cid}.cgl", "CGL phase: ion T_perp/B and T_par B^2/n^2 conserved before threshold",
+        f"max deviation T_perp {100 * dev_perp:.1f} %, T_par {100 * dev_par:.1f} % up to "
+        f"t = {t_end:.1f} /Omega_i0 (B/B0 = {b_ratio:.2f})",
+        "< 5 % (double-adiabatic evolution)", max(dev_perp, dev_par) < 0.05,
+        max(dev_perp, dev_par)))
+    # onset
+    t_thr, t_on, t_pk = res["t_thr"], res["t_onset"], res["t_aniso_peak"]
+    d_thr = float(np.interp(t_thr, th, ions["anisotropy"])) if math.isfinite(t_thr) else math.nan
+    d_on = float(np.interp(t_on, th, ions["anisotropy"])) if math.isfinite(t_on) else math.nan
+    ok = bool(math.isfinite(t_thr) and math.isfinite(t_on)
+              and t_thr - WAVE_WINDOW / 2 <= t_on <= t_pk + WAVE_WINDOW)
+    checks.append(Check(
+        f"{cid}.onset", "IC onset when the ion anisotropy crosses the threshold",
+        f"threshold crossing (solver gamma_L,max = 0.01 Omega_i) t = {_fmt(t_thr)} "
+        f"(Delta_i = {_fmt(d_thr)}); LCP energy x2 above its pre-threshold level at "
+        f"t = {_fmt(t_on)} (Delta_i = {_fmt(d_on)}); Delta_i peaks at t = {t_pk:.1f} "
+        f"(Delta_i = {res['aniso_peak']:.3f}) [1/Omega_i0]",
+        "threshold crossing <= LCP onset <= anisotropy peak (+- one 5/Omega_i0 window)", ok,
+        t_on, {"t_threshold": t_thr, "t_onset": t_on, "t_aniso_peak": t_pk,
+               "delta_threshold": d_thr, "delta_onset": d_on}))
+    # LCP on the branch
+    br = None
+    try:
+        br = _branch_check(res)
+    except (ValueError, IndexError) as exc:
+        log.warning("omega-k branch check failed: %s", exc)
+    if br is not None:
+        err = abs(br["omega_peak"] / br["omega_theory"] - 1)
+        tol = max(0.25, br["dw"] / abs(br["omega_theory"]))
+        in_band = br["k_lo"] - br["dk"] <= br["k_peak"] <= br["k_hi"] + br["dk"]
+        checks.append(Check(
+            f"{cid}.branch", "IC waves are LCP and lie on the L (ion-cyclotron) branch",
+            f"t = {br['t_c'] - br['window'] / 2:.0f}-{br['t_c'] + br['window'] / 2:.0f} "
+            f"/Omega_i0: LCP fraction {100 * br['lcp_fraction']:.0f} %; power peak at "
+            f"k d_i0 = {br['k_peak']:.3f}, omega = {br['omega_peak']:.3f} Omega_i0 vs "
+            f"L root {br['omega_theory']:.3f} ({100 * err:.0f} % off, d omega = "
+            f"{br['dw']:.2f}); unstable band k d_i0 = {br['k_lo']:.2f}-{br['k_hi']:.2f}",
+            f"LCP > 60 %, omega within {100 * tol:.0f} % (25 % or one bin) of the root, k in "
+            "the band (+- one bin)",
+            bool(br["lcp_fraction"] > 0.6 and err <= tol and in_band), err,
+            {k: br[k] for k in ("t_c", "k_peak", "omega_peak", "omega_theory", "k_lo", "k_hi",
+                                "lcp_fraction", "dw", "dk")}))  # fmt: skip
+    # marginal stability: late-time Delta_i inside the study's band S beta^-alpha, and the
+    # fit itself where one run spans enough beta_par to determine a power law
+    t_fit = t_pk + 0.1 * res["tau_c"]
+    rows = th >= t_fit
+    late = th >= th[-1] - 0.1 * res["tau_c"]
+    b_late = float(np.mean(ions["beta_par"][late]))
+    d_late = float(np.mean(ions["anisotropy"][late]))
+    lo, hi = 0.3 * b_late ** -0.5, 0.6 * b_late ** -0.3
+    checks.append(Check(
+        f"{cid}.marginal", "late-time ion anisotropy at marginal stability",
+        f"Delta_i = {d_late:.3f} at beta_par,i = {b_late:.2f} (last 0.1 tau_c); the band "
+        f"S beta^-alpha there: {lo:.3f}-{hi:.3f}",
+        "inside S beta_par^-alpha for S = 0.3-0.6, alpha = 0.3-0.5", bool(lo <= d_late <= hi),
+        d_late, {"beta_par": b_late, "band": [lo, hi]}))
+    fit = None
+    try:
+        fit = fit_marginal(ions["beta_par"][rows], ions["anisotropy"][rows])
+    except ValueError as exc:
+        log.warning("marginal fit failed: %s", exc)
+    if fit is not None:
+        b_lo, b_hi = float(np.min(ions["beta_par"][rows])), float(np.max(ions["beta_par"][rows]))
+        enough = b_hi / b_lo >= 1.5
+        why = "" if enough else "; not determined: beta_par spans < x1.5 after saturation"
+        rng = f"beta_par,i = {b_lo:.2f}-{b_hi:.2f}, t >= {t_fit:.0f} /Omega_i0{why}"
+        checks.append(Check(
+            f"{cid}.S", "marginal-stability fit Delta_i = S beta_par^-alpha: S",
+            f"S = {fit.S:.3g} +- {fit.S_err:.2g} ({rng})", "0.3 <= S <= 0.6",
+            (0.3 <= fit.S <= 0.6) if enough else None, fit.S,
+            {"S_err": fit.S_err, "n_points": fit.n_points, "beta_range": [b_lo, b_hi]}))
+        checks.append(Check(
+            f"{cid}.alpha", "marginal-stability fit: alpha",
+            f"alpha = {fit.alpha:.3g} +- {fit.alpha_err:.2g}{why}", "0.3 <= alpha <= 0.5",
+            (0.3 <= fit.alpha <= 0.5) if enough else None, fit.alpha,
+            {"alpha_err": fit.alpha_err}))
+    # whistler first
+    ok = bool(math.isfinite(t_on) and res["t_rcp_peak"] < t_on
+              and res["t_aniso_e_peak"] < t_pk)
+    checks.append(Check(
+        f"{cid}.whistler", "whistler (RCP) burst before the IC waves",
+        f"RCP energy peaks at t = {res['t_rcp_peak']:.1f} ({res['rcp_peak'] / res['rcp_base']:.2f}"
+        f" x its initial level) and Delta_e at t = {res['t_aniso_e_peak']:.1f} "
+        f"(Delta_e = {res['aniso_e_peak']:.3f}); LCP onset t = {_fmt(t_on)}, Delta_i peak "
+        f"t = {t_pk:.1f} [1/Omega_i0]",
+        "RCP peak before the LCP onset, Delta_e peak before Delta_i peak", ok,
+        res["t_rcp_peak"]))
+    fig = figure_compression(res, br, fit, rows, out_dir, f"check{cid}_compression")
+    for c in checks:
+        c.figures.append(fig.name)
+    return checks, res
+
+
+def check_forcing(run_dir: Path, base: dict[str, Any], out_dir: Path,
+                  cid: str = "4") -> list[Check]:
+    """Check 4: isotropic forcing of the electrons removes the whistler (RCP) burst while
+    the IC (LCP) waves remain (compared with the unforced run over the same times)."""
+    from postprocess import plots
+
+    forced = compression_analysis(run_dir)
+    fw, bw = forced["waves"], base["waves"]
+    t_end = min(fw["t"][-1], bw["t"][-1])
+    t_on = base["t_onset"] if math.isfinite(base["t_onset"]) else t_end
+
+    def excess_rcp(w, rcp_base):
+        sel = w["t"] <= t_on
+        return float(np.max(w["rcp"][sel]) - rcp_base)
+
+    r_base = excess_rcp(bw, base["rcp_base"])
+    r_forced = excess_rcp(fw, forced["rcp_base"])
+    ratio_r = r_forced / r_base if r_base > 0 else math.nan
+    ae_ratio = forced["aniso_e_peak"] / base["aniso_e_peak"]
+
+    def lcp_max(w):
+        return float(np.max(w["lcp"][w["t"] <= t_end]))
+
+    ratio_l = lcp_max(fw) / lcp_max(bw)
+    with plots.style():
+        fig, (a, b) = plots.figure(1, 2, width=7.0, height=2.6)
+        for w, lab, ls in ((bw, "unforced", "-"), (fw, "electrons forced", "--")):
+            a.semilogy(w["t"], w["rcp"], ls, color=plots.RCP_COLOR, label=f"RCP, {lab}")
+            a.semilogy(w["t"], w["lcp"], ls, color=plots.LCP_COLOR, label=f"LCP, {lab}")
+        a.set_xlim(0, t_end)
+        a.set_xlabel(r"$t\,\Omega_{i0}$")
+        a.set_ylabel(r"$\langle\delta B^2\rangle/2B_x^2$")
+        a.legend(fontsize=6)
+        for r_, lab, ls in ((base, "unforced", "-"), (forced, "electrons forced", "--")):
+            b.plot(r_["t_hist"], r_["electrons"]["anisotropy"], ls,
+                   color=plots.SPECIES_COLORS[1], label=rf"$\Delta_e$, {lab}")
+            b.plot(r_["t_hist"], r_["ions"]["anisotropy"], ls, color=plots.SPECIES_COLORS[0],
+                   label=rf"$\Delta_i$, {lab}")
+        b.set_xlim(0, t_end)
+        b.set_xlabel(r"$t\,\Omega_{i0}$")
+        b.set_ylabel(r"$T_\perp/T_\parallel-1$")
+        b.legend(fontsize=6)
+        fig_path = plots.save_figure(fig, out_dir, f"check{cid}_forcing")[0]
+    figs = [fig_path.name]
+    return [
+        Check(f"{cid}.rcp", "isotropic electron forcing removes the whistler (RCP) burst",
+              f"RCP excess before the IC onset (t <= {t_on:.1f}): forced {r_forced:.2e} vs "
+              f"unforced {r_base:.2e} (ratio {_fmt(ratio_r)}); Delta_e peak "
+              f"{forced['aniso_e_peak']:.3f} vs {base['aniso_e_peak']:.3f}",
+              "RCP excess ratio < 0.3 and Delta_e peak ratio < 0.3",
+              bool(ratio_r < 0.3 and ae_ratio < 0.3), ratio_r, {"aniso_e_ratio": ae_ratio},
+              figs),
+        Check(f"{cid}.lcp", "the IC (LCP) waves remain with forced electrons",
+              f"max LCP energy up to t = {t_end:.0f}: forced/unforced = {ratio_l:.2f}; LCP "
+              f"onset {_fmt(forced['t_onset'])} vs {_fmt(base['t_onset'])} /Omega_i0",
+              "ratio 0.5-2", bool(0.5 <= ratio_l <= 2.0), ratio_l, {}, figs),
+    ]
+
+
+# ----------------------------------------------------------------------------- tracers
+
+
+def _smooth(y: np.ndarray, n: int = 3) -> np.ndarray:
+    ker = np.ones(n) / n
+    ypad = np.concatenate([np.full(n // 2, y[0]), y, np.full(n // 2, y[-1])])
+    return np.convolve(ypad, ker, mode="valid")
+
+
+def ic_wavenumber(run, t_from: float, window: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    """Peak |k| (1/d_e0) of the LCP power in sliding windows after ``t_from`` (1/Omega_i0)."""
+    from postprocess.omega_k import spectrogram
+
+    om = float(run.param("omega_ci0"))
+    sp = run.spectra()
+    s = spectrogram(sp.time * om, sp.x, sp.dBy, sp.dBz, window, 0.5)
+    kpos = s.k > 0
+    kk = s.k[kpos]
+    neg = {round(v, 12): i for i, v in enumerate(s.k)}
+    j_neg = np.array([neg[round(-v, 12)] for v in kk])
+    p = s.P_k_lcp[:, kpos] + s.P_k_lcp[:, j_neg]
+    keep = s.t >= t_from
+    k_pk = np.array([kk[int(np.argmax(_smooth(row)))] for row in p[keep]])
+    return s.t[keep], k_pk
+
+
+def check_tracers(run_dir: Path, res: dict[str, Any], out_dir: Path, cid: str = "3",
+                  species: str | None = None) -> list[Check]:
+    """Check 3: CRe tracers in the compression run: D_mumu on the IC resonance contour
+    p |mu| = m_e |Omega_e| / k_IC, a pumping-gain band near that momentum, growing with time
+    and moving to higher p0 as B grows."""
+    from postprocess import plots
+    from postprocess.tracers import read_insitu
+
+    run = res["run"]
+    om = float(run.param("omega_ci0"))
+    s = read_insitu(run.path, species)
+    t_rows = s.time * om
+    t_on = res["t_onset"] if math.isfinite(res["t_onset"]) else res["t_aniso_peak"]
+    tk, kic = ic_wavenumber(run, t_on)
+    th = res["t_hist"]
+    bx = np.asarray(run.history["B_x"], float)
+
+    def p_res(t):  # m_e c: p |mu| = m_e |Omega_e| / k = B / k in code units
+        return np.interp(t, th, bx) / np.interp(t, tk, kic)
+
+    active = np.flatnonzero(t_rows >= t_on + 5.0)
+    if active.size < 4:
+        return [Check(f"{cid}.dmumu", "tracer analysis", "too few in-situ rows after onset",
+                      "-", False)]
+    # --- D_mumu on the resonance band vs beyond it (p|mu| > 2.5 p_res: no IC wave of the
+    # spectrum resonates there), per p bin with 0.1 < p_res/p < 0.4, in 3 time groups
+    groups = np.array_split(active, 3)
+    pc, mc = s.p_centers, s.mu_centers
+    amu = np.abs(mc)
+    conc, loc = [], []
+    maps = []
+    for g in groups:
+        d = s.d_mumu(rows=g, drift_corrected=True)
+        pr = float(np.mean(p_res(t_rows[g])))
+        maps.append((d, pr, float(t_rows[g][0]), float(t_rows[g][-1])))
+        for ip, p in enumerate(pc):
+            mu_r = pr / p
+            if not (0.1 < mu_r < 0.4) or not np.all(np.isfinite(d[ip])):
+                continue
+            band = (amu > mu_r / 1.6) & (amu < mu_r * 1.6)
+            beyond = (amu > 2.5 * mu_r) & (amu < 0.97)
+            if band.sum() and beyond.sum():
+                conc.append(float(np.mean(d[ip, band]) / np.mean(d[ip, beyond])))
+                j = int(np.argmax(np.where(amu > mu_r / 2.5, d[ip], -np.inf)))
+                loc.append(float(p * amu[j] / pr))
+    c_med = float(np.median(conc)) if conc else math.nan
+    l_med = float(np.median(loc)) if loc else math.nan
+    # --- gain band above the thermal electrons (tracers with p0 below ~3 p_rms,e heat
+    # like plasma electrons: whistler and noise scattering, not IC pumping)
+    hist = run.history
+    p_rms = math.sqrt(2 * float(hist["T_perp_electrons"][-1]) + float(hist["T_par_electrons"][-1]))
+    p_cut = 3.0 * p_rms
+    gain = s.gain()
+    p0 = s.p0_centers
+    hi_p = p0 >= p_cut
+    rows_t = [active[len(active) // 2], active[-1]]
+    pk_p0, pk_g, cen = [], [], []
+    for r in rows_t:
+        g = _smooth(np.nan_to_num(gain[r][hi_p]), 3)
+        i = int(np.argmax(g))
+        pk_p0.append(float(p0[hi_p][i]))
+        pk_g.append(float(g[i]))
+        w = np.clip(g, 0, None) * (g > 0.5 * g[i])
+        cen.append(float(np.exp(np.sum(w * np.log(p0[hi_p])) / np.sum(w))))
+    g_last = _smooth(np.nan_to_num(gain[rows_t[-1]][hi_p]), 3)
+    g_top = float(np.mean(g_last[-3:]))
+    g_cut = float(g_last[0])
+    pr_on, pr_end = float(p_res(t_on + 5.0)), float(p_res(t_rows[rows_t[-1]]))
+    b_mid = np.interp(t_rows[rows_t[0]], th, bx) / bx[0]
+    b_end = np.interp(t_rows[rows_t[1]], th, bx) / bx[0]
+    checks = [
+        Check(f"{cid}.dmumu", "CRe scattering concentrated on the IC resonance p|mu| = "
+              "m_e|Omega_e|/k_IC",
+              f"D_mumu on the band p|mu| = p_res x/1.6 vs beyond it (p|mu| > 2.5 p_res): median "
+              f"ratio {_fmt(c_med)} over {len(conc)} (p, time) slices; largest D_mumu at "
+              f"p|mu|/p_res = {_fmt(l_med)} (p_res = {pr_on:.2f}-{pr_end:.2f} m_e c)",
+              "ratio > 2 (no scattering where no IC wave resonates)", bool(c_med > 2), c_med,
+              {"peak_location": l_med, "ratios": conc}),
+        Check(f"{cid}.band", "pumping gain: a band in p0 at the IC-resonant momenta",
+              f"above the thermal electrons (p0 >= {p_cut:.2f} = 3 p_rms,e) the gain peaks at "
+              f"p0 = {pk_p0[-1]:.2f} m_e c ({100 * pk_g[-1]:.1f} %; {100 * g_cut:.1f} % at "
+              f"p0 = {p_cut:.2f}, {100 * g_top:.1f} % at p0 = {p0[-1]:.0f}); p_res = "
+              f"{pr_on:.2f} (onset) - {pr_end:.2f} (end)",
+              "a band: p_res(onset)/2 <= p0_peak <= 2 p_res(end), peak > 1.1 x the gain at the "
+              "thermal cut and > 2 x the gain at p_max",
+              bool(pr_on / 2 <= pk_p0[-1] <= 2 * pr_end and pk_g[-1] > 2 * g_top
+                   and pk_g[-1] > 1.1 * g_cut),
+              pk_p0[-1], {"gain_peak": pk_g[-1], "gain_top": g_top, "gain_cut": g_cut,
+                          "p_cut": p_cut}),
+        Check(f"{cid}.growth", "pumping gain grows with time (p0 above the thermal cut)",
+              f"peak gain {100 * pk_g[0]:.1f} % at t = {t_rows[rows_t[0]]:.0f} (B/B0 = "
+              f"{b_mid:.2f}) -> {100 * pk_g[1]:.1f} % at t = {t_rows[rows_t[1]]:.0f} /Omega_i0 "
+              f"(B/B0 = {b_end:.2f})", "increasing, > 0", bool(0 < pk_g[0] < pk_g[1]),
+              pk_g[1] / pk_g[0] if pk_g[0] else math.nan),
+        Check(f"{cid}.shift", "the gain band moves to higher p0 as B grows",
+              f"gain-weighted centre of the band (gain > half its peak) p0 = {cen[0]:.2f} -> "
+              f"{cen[1]:.2f} m_e c (B/B0 = {b_mid:.2f} -> {b_end:.2f})",
+              "increasing", bool(cen[1] > cen[0]), cen[1] / cen[0]),
+    ]
+    with plots.style():
+        fig, axes = plots.figure(1, 3, width=7.0, height=2.5)
+        for ax, (d, pr, t0, t1) in zip(axes[:2], (maps[0], maps[-1]), strict=True):
+            img = ax.pcolormesh(mc, pc, d, shading="nearest", cmap="viridis",
+                                norm=plots.log_norm(np.nan_to_num(d), 1e3))  # fmt: skip
+            mm = np.linspace(-1, 1, 201)
+            with np.errstate(divide="ignore"):
+                ax.plot(mm, pr / np.abs(mm), "w--", lw=0.8)
+            ax.set_yscale("log")
+            ax.set_ylim(pc[0], pc[-1])
+            ax.set_xlabel(r"$\mu$")
+            ax.set_ylabel(r"$p\,[m_e c]$")
+            ax.set_title(rf"$D_{{\mu\mu}}$, $t\Omega_{{i0}}$ = {t0:.0f}-{t1:.0f}", fontsize=8)
+            plots.add_colorbar(ax, img, r"$D_{\mu\mu}$")
+        ax = axes[2]
+        for r in active[:: max(1, len(active) // 5)]:
+            ax.plot(p0, 100 * gain[r], lw=0.8, label=f"{t_rows[r]:.0f}")
+        ax.axvline(pr_on, color="0.5", ls=":", lw=0.8, label=r"$p_{res}$ onset")
+        ax.axvline(pr_end, color="0.5", ls="--", lw=0.8, label=r"$p_{res}$ end")
+        ax.axvspan(p0[0], p_cut, color="0.85", lw=0, zorder=0)
+        ax.set_xscale("log")
+        ax.set_xlabel(r"$p_0\,[m_e c]$")
+        ax.set_ylabel(r"gain $\langle E_{rev}-E_0\rangle/\langle E_0\rangle$ [%]")
+        ax.legend(title=r"$t\Omega_{i0}$", fontsize=6, title_fontsize=6)
+        fig_path = plots.save_figure(fig, out_dir, f"check{cid}_tracers")[0]
+    for c in checks:
+        c.figures.append(fig_path.name)
+    return checks

@@ -1,0 +1,325 @@
+#!/usr/bin/env python
+"""pic1d validation campaign (``make validate``).
+
+Runs the reduced-cost decks of ``decks/validation/`` (minutes each on 2 cores), analyses
+them with the ``postprocess`` tools and writes
+
+* ``validation/report.md``   every check: its measured number next to its expectation,
+                             with the figures (``validation/figures/``);
+* ``validation/results.json`` pass/fail per check, the numbers, the runs' cost.
+
+Checks (details in validation/README.md and validation/checks.py):
+
+1. linear anisotropy instabilities from bi-Maxwellian initial states (no compression):
+   (a) ion cyclotron, (b) electron whistler: growth rate and k of the fastest growth vs
+   the dispersion solver (15 %), polarisation;
+2. compression-driven IC instability: CGL phase, onset at the threshold, LCP waves on
+   the L branch, marginal stability S and alpha, the whistler burst first;
+3. CRe tracers in that run: D_mumu on the IC resonance contour, a pumping-gain band at
+   the resonant momentum, growing in time and moving to higher p0;
+4. isotropic forcing of the electrons removes the RCP (whistler) burst, IC waves remain.
+
+Usage::
+
+    python validation/run.py [--only 1 2 3 4] [--no-run] [--rerun] [--threads N]
+                             [--runs-dir validation/runs] [--out validation]
+
+A finished run whose deck is unchanged is not run again (``--rerun`` forces it).
+Exit status: 0 if every check passed, 1 otherwise (the report is written either way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from validation.checks import (  # noqa: E402
+    Check,
+    check_compression,
+    check_forcing,
+    check_growth,
+    check_tracers,
+)
+
+log = logging.getLogger("validation")
+
+DECKS = ROOT / "decks" / "validation"
+RUNS = {
+    "ic_anisotropy": DECKS / "ic_anisotropy.toml",
+    "whistler_anisotropy": DECKS / "whistler_anisotropy.toml",
+    "compression_ic": DECKS / "compression_ic.toml",
+    "compression_ic_forced": DECKS / "compression_ic_forced.toml",
+}
+NEEDS = {
+    "1": ["ic_anisotropy", "whistler_anisotropy"],
+    "2": ["compression_ic"],
+    "3": ["compression_ic"],
+    "4": ["compression_ic", "compression_ic_forced"],
+}
+TITLES = {
+    "1": "Linear anisotropy instabilities vs the dispersion solver (VALIDATION.md 8)",
+    "2": "Compression-driven ion-cyclotron instability (VALIDATION.md 14)",
+    "3": "CR-electron tracers in the compression run",
+    "4": "Isotropic forcing of the electrons",
+}
+
+
+# ------------------------------------------------------------------------------ runs
+
+
+def run_status(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def ensure_run(name: str, runs_dir: Path, rerun: bool, threads: int | None,
+               no_run: bool) -> dict:
+    """Run ``decks/validation/<name>.toml`` into ``runs_dir/<name>`` unless a finished run
+    of the same deck is there. Returns a summary (status, wall time, cost)."""
+    deck = RUNS[name]
+    run_dir = runs_dir / name
+    info = run_status(run_dir)
+    same = (run_dir / "deck.toml").is_file() and \
+        (run_dir / "deck.toml").read_text() == deck.read_text()
+    ran = False
+    if not (info.get("status") == "finished" and same and not rerun):
+        if no_run:
+            log.warning("%s: no finished run of the current deck (--no-run)", name)
+        else:
+            env = dict(os.environ)
+            if threads:
+                env["NUMBA_NUM_THREADS"] = str(threads)
+            cmd = [sys.executable, "-m", "pic1d", "run", str(deck), "--output", str(run_dir),
+                   "--overwrite"]
+            log.info("running %s: %s", name, " ".join(cmd[1:]))
+            t0 = time.perf_counter()
+            res = subprocess.run(cmd, cwd=ROOT, env=env)
+            log.info("%s: exit %d after %.0f s", name, res.returncode, time.perf_counter() - t0)
+            ran = True
+            info = run_status(run_dir)
+    timing = info.get("timing", {})
+    derived = info.get("derived", {})
+    return {
+        "deck": str(deck.relative_to(ROOT)),
+        "run_dir": str(run_dir),
+        "status": info.get("status", "missing"),
+        "ran_now": ran,
+        "steps": timing.get("steps"),
+        "particles": timing.get("particles"),
+        "wall_seconds": timing.get("wall_seconds"),
+        "ns_per_particle_step": timing.get("ns_per_particle_step"),
+        "cells": derived.get("cells"),
+        "duration_Omega_i0": derived.get("duration_Omega_i0"),
+    }
+
+
+# -------------------------------------------------------------------------- analyses
+
+
+def _failed(cid: str, what: str, exc: BaseException) -> Check:
+    log.error("check %s failed with an error:\n%s", cid, traceback.format_exc())
+    return Check(f"{cid}.error", what, f"analysis error: {type(exc).__name__}: {exc}", "-",
+                 False)
+
+
+def analyse(only: list[str], runs_dir: Path, fig_dir: Path, runs: dict) -> list[Check]:
+    checks: list[Check] = []
+
+    def usable(name: str) -> bool:
+        return runs.get(name, {}).get("status") == "finished"
+
+    if "1" in only:
+        for cid, name, mode, sp in (("1a", "ic_anisotropy", "L", "ions"),
+                                    ("1b", "whistler_anisotropy", "R", "electrons")):
+            if not usable(name):
+                checks.append(Check(f"{cid}.run", f"run {name}", "not finished", "finished",
+                                    False))
+                continue
+            try:
+                checks += check_growth(runs_dir / name, fig_dir, cid, mode, sp)
+            except Exception as exc:  # noqa: BLE001 - report, do not stop the campaign
+                checks.append(_failed(cid, f"growth analysis of {name}", exc))
+    base = None
+    if {"2", "3", "4"} & set(only):
+        if not usable("compression_ic"):
+            checks.append(Check("2.run", "run compression_ic", "not finished", "finished",
+                                False))
+        else:
+            try:
+                c2, base = check_compression(runs_dir / "compression_ic", fig_dir, "2")
+                if "2" in only:
+                    checks += c2
+            except Exception as exc:  # noqa: BLE001
+                checks.append(_failed("2", "compression analysis", exc))
+    if "3" in only and base is not None:
+        try:
+            checks += check_tracers(runs_dir / "compression_ic", base, fig_dir, "3")
+        except Exception as exc:  # noqa: BLE001
+            checks.append(_failed("3", "tracer analysis", exc))
+    if "4" in only and base is not None:
+        if not usable("compression_ic_forced"):
+            checks.append(Check("4.run", "run compression_ic_forced", "not finished",
+                                "finished", False))
+        else:
+            try:
+                checks += check_forcing(runs_dir / "compression_ic_forced", base, fig_dir, "4")
+            except Exception as exc:  # noqa: BLE001
+                checks.append(_failed("4", "forcing analysis", exc))
+    return checks
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def _git() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return (out.stdout.strip() + ("+dirty" if dirty else "")) or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def write_report(out: Path, checks: list[Check], runs: dict, only: list[str],
+                 seconds: float) -> tuple[Path, Path]:
+    n_pass = sum(1 for c in checks if c.passed)
+    n_fail = sum(1 for c in checks if c.passed is False)
+    n_na = len(checks) - n_pass - n_fail
+    created = dt.datetime.now().isoformat(timespec="seconds")
+    results = {
+        "created": created,
+        "git": _git(),
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                    "numba_threads": os.environ.get("NUMBA_NUM_THREADS")},
+        "checks_requested": only,
+        "summary": {"passed": n_pass, "failed": n_fail, "not_determined": n_na,
+                    "total": len(checks), "all_passed": n_fail == 0 and n_pass > 0},
+        "campaign_seconds": seconds,
+        "runs": runs,
+        "checks": [c.as_dict() for c in checks],
+    }
+    res_path = out / "results.json"
+    res_path.write_text(json.dumps(results, indent=2, default=_json_default) + "\n")
+    lines = [
+        "# pic1d validation report",
+        "",
+        f"Written by `make validate` (`validation/run.py`) on {created}, git {results['git']}, "
+        f"{platform.platform()}, {os.cpu_count()} CPUs. Checks: {', '.join(only)}. "
+        f"Campaign wall time {seconds / 60:.1f} min.",
+        "",
+        f"**{n_pass} passed, {n_fail} failed, {n_na} not determined** (of {len(checks)}). "
+        "Machine-readable: "
+        "`validation/results.json`. What each check measures and why: `validation/README.md`.",
+        "",
+        "| check | what | measured | expected | result |",
+        "|---|---|---|---|---|",
+    ]
+    for c in checks:
+        verdict = "pass" if c.passed else ("FAIL" if c.passed is False else "n/a")
+        lines.append(f"| {c.id} | {_cell(c.name)} | {_cell(c.measured)} | "
+                     f"{_cell(c.expected)} | {verdict} |")
+    lines += ["", "## Runs", "",
+              "| run | deck | cells | particles | steps | wall time | ns/particle/step |",
+              "|---|---|---|---|---|---|---|"]
+    for name, r in runs.items():
+        wall = r.get("wall_seconds")
+        ns = r.get("ns_per_particle_step")
+        lines.append(
+            f"| {name} ({r['status']}) | `{r['deck']}` | {r.get('cells') or '-'} | "
+            f"{r.get('particles') or '-'} | {r.get('steps') or '-'} | "
+            f"{'-' if wall is None else f'{wall / 60:.1f} min'} | "
+            f"{'-' if ns is None else f'{ns:.1f}'} |")
+    for sec in ("1", "2", "3", "4"):
+        if sec not in only:
+            continue
+        figs: list[str] = []
+        for c in checks:
+            if c.id.split(".")[0].rstrip("ab") == sec:
+                figs += [f for f in c.figures if f not in figs]
+        lines += ["", f"## {sec}. {TITLES[sec]}", ""]
+        for c in checks:
+            if c.id.split(".")[0].rstrip("ab") == sec:
+                verdict = ("pass" if c.passed else "**FAIL**" if c.passed is False
+                           else "not determined")
+                lines.append(f"* `{c.id}` {c.name}: {c.measured}. Expected: {c.expected}. "
+                             f"{verdict}")
+        for f in figs:
+            lines += ["", f"![{f}](figures/{f})"]
+    rep_path = out / "report.md"
+    rep_path.write_text("\n".join(lines) + "\n")
+    return rep_path, res_path
+
+
+def _json_default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return str(obj)
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="+", choices=sorted(NEEDS), default=sorted(NEEDS),
+                   help="checks to run (default: all)")
+    p.add_argument("--runs-dir", default=str(ROOT / "validation" / "runs"))
+    p.add_argument("--out", default=str(ROOT / "validation"),
+                   help="where report.md, results.json and figures/ go")
+    p.add_argument("--rerun", action="store_true", help="run even if a finished run exists")
+    p.add_argument("--no-run", action="store_true", help="only analyse existing runs")
+    p.add_argument("--threads", type=int, help="NUMBA_NUM_THREADS of the runs")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="validation: %(message)s")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    out, runs_dir = Path(args.out), Path(args.runs_dir)
+    fig_dir = out / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    needed = sorted({r for c in args.only for r in NEEDS[c]}, key=list(RUNS).index)
+    runs = {name: ensure_run(name, runs_dir, args.rerun, args.threads, args.no_run)
+            for name in needed}
+    checks = analyse(args.only, runs_dir, fig_dir, runs)
+    rep, res = write_report(out, checks, runs, args.only, time.perf_counter() - t0)
+    width = max((len(c.id) for c in checks), default=4)
+    verdict = {True: "PASS", False: "FAIL", None: "n/a "}
+    for c in checks:
+        print(f"{verdict[c.passed]}  {c.id:<{width}}  {c.measured}")
+    n_fail = sum(1 for c in checks if c.passed is False)
+    n_pass = sum(1 for c in checks if c.passed)
+    print(f"{n_pass} passed, {n_fail} failed, {len(checks) - n_pass - n_fail} not determined; "
+          f"report {rep}, results {res}")
+    return 0 if n_pass and n_fail == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

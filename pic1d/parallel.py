@@ -79,6 +79,11 @@ class SerialDomain:
         """Apply ``passes`` 1-2-1 passes to a folded array; ghosts valid on return."""
         binomial_passes_periodic(a, tmp, passes, self.n_local)
 
+    def filter_many(self, arrays, tmp: np.ndarray, passes: int) -> None:
+        """:meth:`filter` applied to each array."""
+        for a in arrays:
+            binomial_passes_periodic(a, tmp, passes, self.n_local)
+
     def migrate(self, species) -> None:
         """Bring particles that left the box back in (periodic wrap)."""
         if species.n:
@@ -234,34 +239,46 @@ class MPIDomain(SerialDomain):
         ]
         self.MPI.Request.Waitall(reqs)
 
+    def _halo_buffers(self, n_arrays: int) -> tuple[np.ndarray, ...]:
+        """Send/receive buffers for ``n_arrays`` halos of N_GHOST cells (grown, not
+        reallocated per call)."""
+        need = n_arrays * N_GHOST
+        if self._halo_send.shape[0] < 2 * need:
+            self._halo_send = np.zeros(2 * need)
+            self._halo_recv = np.zeros(2 * need)
+        s, r = self._halo_send, self._halo_recv
+        return s[:need], s[need : 2 * need], r[:need], r[need : 2 * need]
+
     def fill_ghosts(self, *arrays: np.ndarray) -> None:
-        """Ghosts <- the neighbouring domains' edge interior values."""
+        """Ghosts <- the neighbouring domains' edge interior values (one message per
+        direction for all arrays)."""
         if self.domains == 1:
             return SerialDomain.fill_ghosts(self, *arrays)
         g, n = N_GHOST, self.n_local
-        for a in arrays:
-            send_l = np.ascontiguousarray(a[g : 2 * g])
-            send_r = np.ascontiguousarray(a[n : n + g])
-            recv_l = self._halo_recv[:g]
-            recv_r = self._halo_recv[g:]
-            self._exchange(send_l, send_r, recv_l, recv_r)
-            a[:g] = recv_l
-            a[n + g : n + 2 * g] = recv_r
+        send_l, send_r, recv_l, recv_r = self._halo_buffers(len(arrays))
+        for k, a in enumerate(arrays):
+            send_l[k * g : (k + 1) * g] = a[g : 2 * g]
+            send_r[k * g : (k + 1) * g] = a[n : n + g]
+        self._exchange(send_l, send_r, recv_l, recv_r)
+        for k, a in enumerate(arrays):
+            a[:g] = recv_l[k * g : (k + 1) * g]
+            a[n + g : n + 2 * g] = recv_r[k * g : (k + 1) * g]
         return None
 
     def fold_ghosts(self, *arrays: np.ndarray) -> None:
-        """Ghost contributions are added to the neighbours' edge cells; ghosts zeroed."""
+        """Ghost contributions are added to the neighbours' edge cells; ghosts zeroed
+        (one message per direction for all arrays)."""
         if self.domains == 1:
             return SerialDomain.fold_ghosts(self, *arrays)
         g, n = N_GHOST, self.n_local
-        for a in arrays:
-            send_l = np.ascontiguousarray(a[:g])
-            send_r = np.ascontiguousarray(a[n + g : n + 2 * g])
-            recv_l = self._halo_recv[:g]
-            recv_r = self._halo_recv[g:]
-            self._exchange(send_l, send_r, recv_l, recv_r)
-            a[g : 2 * g] += recv_l
-            a[n : n + g] += recv_r
+        send_l, send_r, recv_l, recv_r = self._halo_buffers(len(arrays))
+        for k, a in enumerate(arrays):
+            send_l[k * g : (k + 1) * g] = a[:g]
+            send_r[k * g : (k + 1) * g] = a[n + g : n + 2 * g]
+        self._exchange(send_l, send_r, recv_l, recv_r)
+        for k, a in enumerate(arrays):
+            a[g : 2 * g] += recv_l[k * g : (k + 1) * g]
+            a[n : n + g] += recv_r[k * g : (k + 1) * g]
             a[:g] = 0.0
             a[n + g :] = 0.0
         return None
@@ -274,22 +291,29 @@ class MPIDomain(SerialDomain):
             self.domain_comm.Allreduce(self.MPI.IN_PLACE, a, op=self.MPI.SUM)
 
     def filter(self, a: np.ndarray, tmp: np.ndarray, passes: int) -> None:
-        """1-2-1 passes across domain edges, batched: one halo exchange per N_GHOST passes
-        (the valid region shrinks by one cell per pass), ghosts valid on return."""
+        """1-2-1 passes across domain edges (see :meth:`filter_many`)."""
+        self.filter_many((a,), tmp, passes)
+
+    def filter_many(self, arrays, tmp: np.ndarray, passes: int) -> None:
+        """1-2-1 passes of several arrays across domain edges, batched: one halo exchange
+        (all arrays in one message) per ``filter_batch`` passes (the valid region shrinks
+        by one cell per pass); ghosts valid on return."""
         if self.domains == 1:
-            return SerialDomain.filter(self, a, tmp, passes)
+            for a in arrays:
+                SerialDomain.filter(self, a, tmp, passes)
+            return
         from pic1d.kernels.filter import binomial_pass
 
-        n_arr = a.shape[0]
         done = 0
         while done < passes:
-            self.fill_ghosts(a)
+            self.fill_ghosts(*arrays)
             batch = min(self.filter_batch, passes - done)
-            for p in range(batch):
-                binomial_pass(a, tmp, 1 + p, n_arr - 1 - p)
+            for a in arrays:
+                n_arr = a.shape[0]
+                for p in range(batch):
+                    binomial_pass(a, tmp, 1 + p, n_arr - 1 - p)
             done += batch
-        self.fill_ghosts(a)
-        return None
+        self.fill_ghosts(*arrays)
 
     # ------------------------------------------------------------- particles
     def _grow_index(self, n: int) -> None:

@@ -163,8 +163,7 @@ class Simulation:
         dom.sum_replicas(grid.j)
         t3 = tick()
         passes = cfg.grid.filter_passes
-        for comp in (jx, jy, jz):
-            dom.filter(comp, grid.tmp, passes)
+        dom.filter_many((jx, jy, jz), grid.tmp, passes)
         t4 = tick()
         grid.advance_b_half(sf, t)
         dom.fill_ghosts(grid.b[1], grid.b[2])

@@ -22,44 +22,67 @@ import numpy as np
 from numba import njit, prange
 
 from pic1d.kernels import N_GHOST
-from pic1d.kernels.interp import gamma_of, shape_o1, shape_o2, weight_at
+from pic1d.kernels.interp import inv_gamma, shape_o1, shape_o2, weight_at
 
 
 @njit(cache=True, error_model="numpy")
 def _deposit_chunk_o1(x, ux, uy, uz, qw, move, dx_over_dt, inv_a_y, inv_a_z, x_offset,
                       buf, p0, p1):
-    """CIC Esirkepov deposit of particles [p0, p1) into ``buf`` (shape (3, n_arr))."""
+    """CIC Esirkepov deposit of particles [p0, p1) into ``buf`` (shape (3, n_arr)).
+
+    A particle either stays in its cell (2-node stencil) or crosses one cell edge
+    (3-node stencil); the two cases are written out separately. Array coordinates are
+    positive (ghost cells), so truncation is the floor.
+    """
     for p in range(p0, p1):
-        g = gamma_of(ux[p], uy[p], uz[p])
         q = weight_at(qw, p)
-        xp = x[p]
-        delta = (np.float64(ux[p]) / g) * move
-        i_n, n0, n1 = shape_o1(xp - x_offset)
-        i_o, o0, o1 = shape_o1((xp - delta) - x_offset)
-        lo = min(i_n, i_o)
-        # branch-free placement on the 3-node stencil lo, lo+1, lo+2 (s in {0, 1})
-        sn = np.float64(i_n - lo)
-        so = np.float64(i_o - lo)
-        an = 1.0 - sn
-        ao = 1.0 - so
-        sn0 = an * n0
-        sn1 = an * n1 + sn * n0
-        sn2 = sn * n1
-        so0 = ao * o0
-        so1 = ao * o1 + so * o0
-        so2 = so * o1
+        uxp = np.float64(ux[p])
+        uyp = np.float64(uy[p])
+        uzp = np.float64(uz[p])
+        inv_g = inv_gamma(uxp, uyp, uzp)
+        delta = uxp * (move * inv_g)  # == displacement(...), bitwise
+        xn = x[p] - x_offset
+        xo = (x[p] - delta) - x_offset
+        i_n = int(xn)
+        i_o = int(xo)
+        fn = xn - i_n
+        fo = xo - i_o
         cx = -dx_over_dt * q
-        w0 = sn0 - so0
-        buf[0, lo] += cx * w0
-        buf[0, lo + 1] += cx * (w0 + (sn1 - so1))
-        cy = 0.5 * q * (np.float64(uy[p]) / g) * inv_a_y
-        cz = 0.5 * q * (np.float64(uz[p]) / g) * inv_a_z
-        buf[1, lo] += cy * (sn0 + so0)
-        buf[1, lo + 1] += cy * (sn1 + so1)
-        buf[1, lo + 2] += cy * (sn2 + so2)
-        buf[2, lo] += cz * (sn0 + so0)
-        buf[2, lo + 1] += cz * (sn1 + so1)
-        buf[2, lo + 2] += cz * (sn2 + so2)
+        cy = 0.5 * q * uyp * inv_g * inv_a_y
+        cz = 0.5 * q * uzp * inv_g * inv_a_z
+        if i_n == i_o:
+            # S_new - S_old on node i is fo - fn; J_x(i + 1/2) is its running sum
+            buf[0, i_n] += cx * (fo - fn)
+            s0 = 2.0 - fn - fo
+            s1 = fn + fo
+            buf[1, i_n] += cy * s0
+            buf[1, i_n + 1] += cy * s1
+            buf[2, i_n] += cz * s0
+            buf[2, i_n + 1] += cz * s1
+        elif i_n > i_o:  # crossed the edge i_n to the right
+            lo = i_o
+            # old weights (1 - fo, fo, 0), new weights (0, 1 - fn, fn) on lo, lo+1, lo+2
+            w0 = -(1.0 - fo)
+            buf[0, lo] += cx * w0
+            buf[0, lo + 1] += cx * (w0 + (1.0 - fn) - fo)
+            buf[1, lo] += cy * (1.0 - fo)
+            buf[1, lo + 1] += cy * (1.0 - fn + fo)
+            buf[1, lo + 2] += cy * fn
+            buf[2, lo] += cz * (1.0 - fo)
+            buf[2, lo + 1] += cz * (1.0 - fn + fo)
+            buf[2, lo + 2] += cz * fn
+        else:  # crossed the edge i_o to the left
+            lo = i_n
+            # new weights (1 - fn, fn, 0), old weights (0, 1 - fo, fo)
+            w0 = 1.0 - fn
+            buf[0, lo] += cx * w0
+            buf[0, lo + 1] += cx * (w0 + fn - (1.0 - fo))
+            buf[1, lo] += cy * (1.0 - fn)
+            buf[1, lo + 1] += cy * (fn + 1.0 - fo)
+            buf[1, lo + 2] += cy * fo
+            buf[2, lo] += cz * (1.0 - fn)
+            buf[2, lo + 1] += cz * (fn + 1.0 - fo)
+            buf[2, lo + 2] += cz * fo
 
 
 @njit(cache=True, error_model="numpy")
@@ -67,10 +90,10 @@ def _deposit_chunk_o2(x, ux, uy, uz, qw, move, dx_over_dt, inv_a_y, inv_a_z, x_o
                       buf, p0, p1):
     """TSC Esirkepov deposit of particles [p0, p1) into ``buf`` (shape (3, n_arr))."""
     for p in range(p0, p1):
-        g = gamma_of(ux[p], uy[p], uz[p])
         q = weight_at(qw, p)
         xp = x[p]
-        delta = (np.float64(ux[p]) / g) * move
+        inv_g = inv_gamma(ux[p], uy[p], uz[p])
+        delta = np.float64(ux[p]) * (move * inv_g)  # == displacement(...), bitwise
         m_n, nm, n0, np_ = shape_o2(xp - x_offset)
         m_o, om, o0, op = shape_o2((xp - delta) - x_offset)
         mlo = min(m_n, m_o)
@@ -95,8 +118,8 @@ def _deposit_chunk_o2(x, ux, uy, uz, qw, move, dx_over_dt, inv_a_y, inv_a_z, x_o
         buf[0, lo] += cx * c0
         buf[0, lo + 1] += cx * c1
         buf[0, lo + 2] += cx * c2
-        cy = 0.5 * q * (np.float64(uy[p]) / g) * inv_a_y
-        cz = 0.5 * q * (np.float64(uz[p]) / g) * inv_a_z
+        cy = 0.5 * q * (np.float64(uy[p]) * inv_g) * inv_a_y
+        cz = 0.5 * q * (np.float64(uz[p]) * inv_g) * inv_a_z
         buf[1, lo] += cy * (sn0 + so0)
         buf[1, lo + 1] += cy * (sn1 + so1)
         buf[1, lo + 2] += cy * (sn2 + so2)

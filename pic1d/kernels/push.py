@@ -8,18 +8,19 @@ One step for every particle:
 3. Boris: ``u- = u + h E``; ``t = h B / gamma(u-)``; ``s = 2 t / (1 + t^2)``;
    ``u' = u- + u- x t``; ``u+ = u- + u' x s``; ``u = u+ + h E`` with ``h = (q/m) dt / 2``;
 4. ``u_i *= post_i``  (``post_i = a_i(t) / a_i(t + dt/2)``);
-5. ``x += (u_x / gamma) * move`` with gamma of the new (stored) u and
+5. ``x += u_x (move / gamma)`` (:func:`pic1d.kernels.interp.displacement`) with gamma
+   of the new (stored) u and
    ``move = dt / (a_x dx)`` (cells per unit of v_x / c).
 
 No wrapping is done here. The displacement is computed from the momenta *as stored*
-(after rounding to the momentum dtype), with :func:`pic1d.kernels.interp.gamma_of`, so
+(after rounding to the momentum dtype), with :func:`pic1d.kernels.interp.displacement`, so
 :func:`pic1d.kernels.deposit.deposit_current` reconstructs ``x_old`` bitwise.
 """
 
 import numpy as np
 from numba import njit, prange
 
-from pic1d.kernels.interp import gamma_of, gather_o1, gather_o2
+from pic1d.kernels.interp import displacement, gather_o1, gather_o2
 
 
 @njit(cache=True, error_model="numpy")
@@ -72,8 +73,7 @@ def push_boris_o1(x, ux, uy, uz, node_fields, x_offset, qm_half_dt,
         ux[p] = vx * post_x
         uy[p] = vy * post_y
         uz[p] = vz * post_z
-        uxs = np.float64(ux[p])
-        x[p] += (uxs / gamma_of(ux[p], uy[p], uz[p])) * move
+        x[p] += displacement(ux[p], uy[p], uz[p], move)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -88,8 +88,7 @@ def push_boris_o2(x, ux, uy, uz, node_fields, x_offset, qm_half_dt,
         ux[p] = vx * post_x
         uy[p] = vy * post_y
         uz[p] = vz * post_z
-        uxs = np.float64(ux[p])
-        x[p] += (uxs / gamma_of(ux[p], uy[p], uz[p])) * move
+        x[p] += displacement(ux[p], uy[p], uz[p], move)
 
 
 @njit(cache=True, error_model="numpy")

@@ -175,6 +175,10 @@ class MarginalFit:
         return self.S * np.asarray(beta_par, dtype=np.float64) ** (-self.alpha)
 
 
+#: a power law in beta_par is only fitted when beta_par spans at least this factor
+MIN_FIT_BETA_SPAN = 1.5
+
+
 def fit_marginal(beta_par: ArrayLike, delta: ArrayLike) -> MarginalFit:
     """Fit Delta = S beta_par^(-alpha) by linear least squares of ln Delta on ln beta_par.
 
@@ -410,11 +414,19 @@ def make_figures(
         track = cgl_track(data["n"], bx, data["T_perp"][0], data["T_par"][0],
                           beta_par0=data["beta_par"][0])
         mask = (t >= lo) & (t <= hi)
-        try:
-            fit = fit_marginal(data["beta_par"][mask], data["anisotropy"][mask])
-        except ValueError as err:
-            log.warning("%s: no marginal-stability fit: %s", name, err)
-            fit = None
+        fit = None
+        b_fit = data["beta_par"][mask]
+        b_fit = b_fit[np.isfinite(b_fit) & (b_fit > 0)]
+        span = float(b_fit.max() / b_fit.min()) if b_fit.size else 1.0
+        if span < MIN_FIT_BETA_SPAN:
+            log.warning("%s: marginal-stability fit not determined: beta_par spans only a "
+                        "factor %.2f (< %.1f) in the fit interval", name, span,
+                        MIN_FIT_BETA_SPAN)  # fmt: skip
+        else:
+            try:
+                fit = fit_marginal(data["beta_par"][mask], data["anisotropy"][mask])
+            except ValueError as err:
+                log.warning("%s: no marginal-stability fit: %s", name, err)
         res[name] = {"data": data, "cgl": track, "fit": fit, "fit_mask": mask}
     res["beta"] = beta_vs_time(hist, species)
     out_dir = Path(out) if out is not None else run.path / "figures"
@@ -501,7 +513,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, _q in res["species"]:
         fit = res[name]["fit"]
         if fit is None:
-            print(f"  {name}: no fit (fewer than 3 points with Delta > 0)")
+            print(f"  {name}: no fit (beta_par spans less than a factor {MIN_FIT_BETA_SPAN} "
+                  "in the fit interval, or fewer than 3 points with Delta > 0)")
         else:
             print(f"  {name}: S = {fit.S:.4g} +- {fit.S_err:.2g}, alpha = {fit.alpha:.4g} "
                   f"+- {fit.alpha_err:.2g} ({fit.n_points} points, rms ln-residual "

@@ -122,8 +122,9 @@ def assert_runs_identical(a: Path, b: Path, step: int | None = None) -> None:
     for name in ("history.h5", "spectra.h5", "insitu.h5"):
         assert_h5_identical(a / name, b / name)
     for sub in ("fields", "tracers"):
-        fa = sorted(p.name for p in (a / sub).iterdir())
-        assert fa == sorted(p.name for p in (b / sub).iterdir()), sub
+        # files of the series and, for multi-rank tracer dumps, their part files
+        fa = sorted(str(p.relative_to(a / sub)) for p in (a / sub).rglob("*.h5"))
+        assert fa == sorted(str(p.relative_to(b / sub)) for p in (b / sub).rglob("*.h5")), sub
         for name in fa:
             assert_h5_identical(a / sub / name, b / sub / name)
     assert_checkpoints_identical(a, b, step)

@@ -132,6 +132,53 @@ def _gather_root(dom, arrays: list[np.ndarray]) -> list[np.ndarray] | None:
     return [np.concatenate([p[k] for p in parts]) for k in range(len(arrays))]
 
 
+def redistribute_by_id(dom, columns: list[np.ndarray], index: np.ndarray,
+                       n_total: int) -> list[np.ndarray]:
+    """Parallel re-sort: rank r receives the particles with global index in
+    [ceil(r N/P), ceil((r+1) N/P)), sorted by index (one Alltoallv, no gather).
+
+    Parameters
+    ----------
+    dom : MPIDomain
+    columns : list of 1D arrays
+        Per-particle values of this rank (float64, or int64/uint64 ids: sent as bits).
+    index : ndarray of int64
+        Dense global index 0 .. n_total - 1 of each particle (e.g. from its id).
+    n_total : int
+        Number of particles over all ranks.
+
+    Returns
+    -------
+    list of ndarray
+        The received columns (same dtypes), sorted by global index: a contiguous block.
+    """
+    comm, size = dom.comm, dom.size
+    dest = (index * size) // max(n_total, 1)
+    order = np.argsort(dest, kind="stable")
+    send_counts = np.bincount(dest, minlength=size).astype(np.int64)
+    recv_counts = np.empty(size, dtype=np.int64)
+    comm.Alltoall(send_counts, recv_counts)
+    n_cols = len(columns) + 1
+    send = np.empty((index.size, n_cols))
+    for k, col in enumerate(columns):
+        send[:, k] = col[order].view(np.float64) if col.dtype.kind in "iu" else col[order]
+    send[:, -1] = index[order].view(np.float64)
+    recv = np.empty((int(recv_counts.sum()), n_cols))
+    sdisp = np.concatenate([[0], np.cumsum(send_counts)[:-1]]) * n_cols
+    rdisp = np.concatenate([[0], np.cumsum(recv_counts)[:-1]]) * n_cols
+    from mpi4py import MPI
+
+    comm.Alltoallv([send, send_counts * n_cols, sdisp, MPI.DOUBLE],
+                   [recv, recv_counts * n_cols, rdisp, MPI.DOUBLE])  # fmt: skip
+    got_index = recv[:, -1].copy().view(np.int64)
+    srt = np.argsort(got_index, kind="stable")
+    out = []
+    for k, col in enumerate(columns):
+        c = recv[srt, k].copy()
+        out.append(c.view(col.dtype) if col.dtype.kind in "iu" else c.astype(col.dtype))
+    return out
+
+
 def momentum_time_scales(sf, t_n: float, dt: float) -> tuple[np.ndarray, np.ndarray]:
     """(a_k(t_n - dt/2), a_k(-dt/2)): scale factors at the time level of the stored
     momenta and of the initial momenta u0 (the loaded u is u^(-1/2))."""
@@ -292,6 +339,8 @@ class TracerOutput:
         return bool(self.every) and step % self.every == 0 and bool(_tracers(self.sim))
 
     def write(self) -> None:
+        if self.sim.domain.size > 1:
+            return self._write_parallel()
         sim = self.sim
         cfg = sim.cfg
         dx, dt, t = cfg.grid.dx, cfg.grid.dt, sim.time
@@ -320,6 +369,12 @@ class TracerOutput:
             ))  # fmt: skip
         if self.directory is None or not sim.domain.is_root:
             return
+        write_particles_iteration(self.directory / f"data{sim.step:06d}.h5", sim.step, t, dt,
+                                  out, iteration_attrs=self._iteration_attrs())  # fmt: skip
+
+    def _iteration_attrs(self) -> dict:
+        sim = self.sim
+        t, dt = sim.time, sim.cfg.grid.dt
         a_n = sim.sf.a(t)
         a_u, a_u0 = momentum_time_scales(sim.sf, t, dt)
         it_attrs = {"step": np.int64(sim.step)}
@@ -327,8 +382,80 @@ class TracerOutput:
             it_attrs[f"a_{ax}"] = float(a_n[k])
             it_attrs[f"a_u_{ax}"] = float(a_u[k])
             it_attrs[f"a_u0_{ax}"] = float(a_u0[k])
-        write_particles_iteration(self.directory / f"data{sim.step:06d}.h5", sim.step, t, dt,
-                                  out, iteration_attrs=it_attrs)  # fmt: skip
+        return it_attrs
+
+    def _write_parallel(self) -> None:
+        """Multi-rank dump without a gather: the tracers are re-sorted by id over the
+        ranks (one Alltoallv; rank r gets a contiguous block of ids), each rank writes its
+        block to ``tracers/parts/dataNNNNNN_rRRRRR.h5`` and rank 0 writes the openPMD file
+        ``tracers/dataNNNNNN.h5`` whose records are virtual datasets over the parts, in id
+        order (the same layout as a serial dump)."""
+        sim = self.sim
+        dom, cfg = sim.domain, sim.cfg
+        dx, dt, t = cfg.grid.dx, cfg.grid.dt, sim.time
+        from pic1d.io.openpmd import write_particle_part
+        from pic1d.species import ID_SHIFT
+
+        run_tracers = sim_dir = None
+        if dom.is_root and self.directory is not None:
+            run_tracers = self.directory
+        run_tracers = dom.bcast(None if run_tracers is None else str(run_tracers))
+        if run_tracers is None:
+            return
+        sim_dir = Path(run_tracers)
+        part_dir = sim_dir / "parts"
+        if dom.is_root:
+            part_dir.mkdir(parents=True, exist_ok=True)
+        dom.barrier()
+        mine, meta = [], []
+        for sp in _tracers(sim):
+            x, ux, uy, uz = sp.live()
+            ids = sp.ids[: sp.n]
+            offset = np.int64(sp.cfg.index) << ID_SHIFT
+            dense = ids - offset
+            s = self.subsample
+            r0 = (-int(offset)) % s  # kept ids are those with id % s == 0
+            keep = ids % s == 0
+            index = (dense[keep] - r0) // s
+            n_total = int(dom.allreduce_sum(np.array([float(index.size)]))[0])
+            cols = redistribute_by_id(dom, [x[keep], ux[keep].astype(np.float64),
+                                            uy[keep].astype(np.float64),
+                                            uz[keep].astype(np.float64), ids[keep]],
+                                      index.astype(np.int64), n_total)  # fmt: skip
+            xs, uxs, uys, uzs, idss = cols
+            lo = float(xs.min()) if xs.size else np.inf
+            hi = float(xs.max()) if xs.size else -np.inf
+            mine.append(ParticleSpecies(name=sp.name, ids=idss, x=xs, ux=uxs, uy=uys, uz=uzs,
+                                        dx=dx, charge=sp.charge, mass=sp.mass,
+                                        dtype=self.dtype))  # fmt: skip
+            meta.append((sp, idss.size, lo, hi))
+        fname = f"data{sim.step:06d}_r{dom.rank:05d}.h5"
+        write_particle_part(part_dir / fname, mine)
+        counts = dom.comm.gather([m[1] for m in meta], root=0)
+        ranges = dom.comm.gather([(m[2], m[3]) for m in meta], root=0)
+        dom.barrier()  # every part file exists before the virtual datasets point at it
+        if not dom.is_root:
+            return
+        out = []
+        for k, (sp, _, _, _) in enumerate(meta):
+            c = sp.cfg
+            parts = [(f"parts/data{sim.step:06d}_r{r:05d}.h5", int(counts[r][k]))
+                     for r in range(dom.size)]
+            lo = min(rg[k][0] for rg in ranges)
+            hi = max(rg[k][1] for rg in ranges)
+            out.append(ParticleSpecies(
+                name=sp.name, ids=np.zeros(0, np.int64), x=np.zeros(0), ux=np.zeros(0),
+                uy=np.zeros(0), uz=np.zeros(0), dx=dx, charge=sp.charge, mass=sp.mass,
+                weighting=0.0, dtype=self.dtype, chunk=self.chunk,
+                shape_order=cfg.grid.shape_order, current_deposition="none", parts=parts,
+                x_range=(lo, hi) if np.isfinite(lo) else (0.0, 0.0),
+                attrs={"pic1d_subsample": np.int64(self.subsample),
+                       "pic1d_sorted_by_id": np.int64(1),
+                       "pic1d_p_min": float(c.p_min), "pic1d_p_max": float(c.p_max),
+                       "pic1d_sampling": c.sampling, "pic1d_parts": np.int64(dom.size)},
+            ))  # fmt: skip
+        write_particles_iteration(sim_dir / f"data{sim.step:06d}.h5", sim.step, t, dt, out,
+                                  iteration_attrs=self._iteration_attrs())  # fmt: skip
 
 
 # ------------------------------------------------------------------- in-situ sums

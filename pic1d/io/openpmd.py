@@ -453,6 +453,12 @@ class ParticleSpecies:
     mass_unit_si: float = 1.0
     charge_unit_si: float = 1.0
     attrs: Mapping[str, Any] | None = field(default=None)
+    #: written by several ranks: ((part file relative to the output file, count), ...) in
+    #: the order of the global particle index; ids/x/u are then ignored and the datasets
+    #: are HDF5 virtual datasets over ``<species>/{id,x,ux,uy,uz}`` of the part files
+    #: (see :func:`write_particle_part`); ``x_range`` = (min, max) of x in cells
+    parts: Sequence[tuple[str, int]] | None = None
+    x_range: tuple[float, float] | None = None
 
 
 def _record_attrs(
@@ -478,7 +484,44 @@ def _constant(group: h5py.Group, name: str, value: float, n: int, unit_si: float
     return g
 
 
+def write_particle_part(path: str | os.PathLike[str],
+                        species: Sequence[ParticleSpecies]) -> Path:
+    """One rank's share of a multi-rank particle dump (plain HDF5, atomic).
+
+    Datasets ``<species>/id`` (uint64), ``<species>/x`` (float64, d_e0 = x_cells * dx),
+    ``<species>/ux``, ``uy``, ``uz`` (the species' dtype). The openPMD file of the
+    iteration maps them with virtual datasets (:class:`ParticleSpecies` ``parts``).
+    """
+    out = Path(path)
+    with atomic_h5(out) as f:
+        for sp in species:
+            g = f.create_group(sp.name)
+            g.create_dataset("id", data=_as_1d(sp.ids, "ids").astype(np.uint64, copy=False))
+            g.create_dataset("x", data=_as_1d(sp.x, "x").astype(np.float64) * np.float64(sp.dx))
+            dt = np.dtype(sp.dtype) if sp.dtype is not None else None
+            for comp, values in (("ux", sp.ux), ("uy", sp.uy), ("uz", sp.uz)):
+                arr = _as_1d(values, comp)
+                g.create_dataset(comp, data=arr.astype(dt, copy=False) if dt is not None else arr)
+    return out
+
+
+def _virtual(group: h5py.Group, name: str, sp: ParticleSpecies, source: str,
+             dtype: DTypeLike) -> h5py.Dataset:
+    """A virtual dataset concatenating ``<species>/<source>`` of the part files."""
+    total = sum(n for _, n in sp.parts)
+    layout = h5py.VirtualLayout(shape=(total,), dtype=np.dtype(dtype))
+    offset = 0
+    for fname, n in sp.parts:
+        if n:
+            layout[offset : offset + n] = h5py.VirtualSource(fname, f"{sp.name}/{source}",
+                                                             shape=(n,))  # fmt: skip
+        offset += n
+    return group.create_virtual_dataset(name, layout, fillvalue=0)
+
+
 def _write_species(pgroup: h5py.Group, sp: ParticleSpecies) -> None:
+    if sp.parts is not None:
+        return _write_species_virtual(pgroup, sp)
     _check_name(sp.name, "particle species")
     ids = _as_1d(sp.ids, f"{sp.name}: ids")
     x = _as_1d(sp.x, f"{sp.name}: x").astype(np.float64, copy=False)
@@ -562,6 +605,58 @@ def _write_species(pgroup: h5py.Group, sp: ParticleSpecies) -> None:
         pg = patches.create_group(pname)
         pg.attrs["unitDimension"] = np.array(_DIM_LENGTH, dtype=np.float64)
         d = pg.create_dataset("x", data=np.array([value], dtype=np.float64))
+        d.attrs["unitSI"] = np.float64(sp.length_unit_si)
+    _set_attrs(g, sp.attrs)
+
+
+def _write_species_virtual(pgroup: h5py.Group, sp: ParticleSpecies) -> None:
+    """:func:`_write_species` for data held in part files (virtual datasets)."""
+    _check_name(sp.name, "particle species")
+    n = int(sum(c for _, c in sp.parts))
+    mom_dtype = np.dtype(sp.dtype) if sp.dtype is not None else np.dtype(np.float64)
+    g = pgroup.create_group(sp.name)
+    _set_attrs(g, {"particleShape": np.float64(sp.shape_order),
+                   "currentDeposition": sp.current_deposition,
+                   "particlePush": sp.particle_push,
+                   "particleInterpolation": sp.particle_interpolation,
+                   "particleSmoothing": "none"})  # fmt: skip
+    d = _virtual(g, "id", sp, "id", np.uint64)
+    d.attrs["unitSI"] = np.float64(1.0)
+    _record_attrs(d, _DIM_NONE, 0.0, 0, "globally unique particle id")
+    pos = g.create_group("position")
+    _record_attrs(pos, _DIM_LENGTH, 0.0, 0, "code unit: d_e0 (co-moving, x_cells * dx)")
+    d = _virtual(pos, "x", sp, "x", np.float64)
+    d.attrs["unitSI"] = np.float64(sp.length_unit_si)
+    off = g.create_group("positionOffset")
+    _record_attrs(off, _DIM_LENGTH, 0.0, 0, "code unit: d_e0")
+    _constant(off, "x", 0.0, n, sp.length_unit_si)
+    mom = g.create_group("momentum")
+    _record_attrs(mom, _DIM_MOMENTUM, 1.0, 0,
+                  "stored value: u = gamma v / c (momentum per unit mass, code unit c); "
+                  "momentum = mass * u in m_e c")  # fmt: skip
+    for comp in ("x", "y", "z"):
+        d = _virtual(mom, comp, sp, f"u{comp}", mom_dtype)
+        d.attrs["unitSI"] = np.float64(sp.mass * sp.momentum_unit_si)
+    for name, value, dim, unit_si, text in (
+        ("charge", sp.charge, _DIM_CHARGE, sp.charge_unit_si, "code unit: e"),
+        ("mass", sp.mass, _DIM_MASS, sp.mass_unit_si, "code unit: m_e"),
+    ):
+        c = _constant(g, name, value, n, unit_si)
+        _record_attrs(c, dim, 1.0, 0, text)
+    w = _constant(g, "weighting", sp.weighting, n, 1.0)
+    _record_attrs(w, _DIM_NONE, 1.0, 1, "pic1d macro-particle weight (n0 per particle per cell)")
+    patches = g.create_group("particlePatches")
+    counts = np.array([c for _, c in sp.parts], dtype=np.uint64)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.uint64)
+    for pname, value in (("numParticles", counts), ("numParticlesOffset", offsets)):
+        d = patches.create_dataset(pname, data=value)
+        d.attrs["unitSI"] = np.float64(1.0)
+    lo, hi = sp.x_range if sp.x_range is not None else (0.0, 0.0)
+    lo, hi = float(np.floor(lo)), float(np.floor(hi)) + 1.0
+    for pname, value in (("offset", lo * sp.dx), ("extent", (hi - lo) * sp.dx)):
+        pg = patches.create_group(pname)
+        pg.attrs["unitDimension"] = np.array(_DIM_LENGTH, dtype=np.float64)
+        d = pg.create_dataset("x", data=np.full(counts.size, value, dtype=np.float64))
         d.attrs["unitSI"] = np.float64(sp.length_unit_si)
     _set_attrs(g, sp.attrs)
 
@@ -704,6 +799,9 @@ def write_particle_iteration(
 _ITER_FILE = re.compile(r"^data(\d+)\.h5$")
 
 
+_PART_FILE = re.compile(r"^data(\d+)_r\d+\.h5$")
+
+
 def iteration_files(directory: str | os.PathLike[str]) -> dict[int, Path]:
     """Complete iteration files ``data%06d.h5`` of a file-based series, by iteration.
 
@@ -744,4 +842,10 @@ def remove_iterations_after(directory: str | os.PathLike[str], step: int) -> lis
         if it > step:
             path.unlink(missing_ok=True)
             removed.append(it)
+    parts = Path(directory) / "parts"  # part files of multi-rank dumps
+    if parts.is_dir():
+        for e in parts.iterdir():
+            m = _PART_FILE.match(e.name)
+            if m and int(m.group(1)) > step:
+                e.unlink(missing_ok=True)
     return removed

@@ -16,7 +16,13 @@ import sys
 from collections.abc import Sequence
 
 from pic1d.deck import Config, DeckError, load_deck
-from pic1d.units import DerivedParameters, derive, resolution_warnings, stability_errors
+from pic1d.units import (
+    DerivedParameters,
+    derive,
+    format_bytes,
+    resolution_warnings,
+    stability_errors,
+)
 
 log = logging.getLogger("pic1d")
 
@@ -27,14 +33,6 @@ EXIT_GUARD = 3
 
 #: signals received before the run installed its handlers (see main)
 _EARLY_SIGNALS: list[int] = []
-
-
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
 
 
 def format_info(cfg: Config, d: DerivedParameters) -> str:
@@ -80,10 +78,10 @@ def format_info(cfg: Config, d: DerivedParameters) -> str:
             f"{d.output_interval_steps}, {d.output_interval_Omega_i0:.4g}",
         ),
         ("outputs: history, fields, spectra", f"{d.n_history}, {d.n_fields}, {d.n_spectra}"),
-        ("estimated output volume", _fmt_bytes(d.output_bytes)),
+        ("estimated output volume", format_bytes(d.output_bytes)),
         "resources",
         ("particles, tracers", f"{d.particles_total:,}, {d.tracers_total:,}"),
-        (f"memory per rank ({d.ranks_assumed} rank(s))", _fmt_bytes(d.memory_bytes_per_rank)),
+        (f"memory per rank ({d.ranks_assumed} rank(s))", format_bytes(d.memory_bytes_per_rank)),
     ]
     width = max(len(r[0]) for r in rows if isinstance(r, tuple)) + 2
     lines = [f"pic1d derived parameters: {cfg.run.name} ({cfg.source_path})"]

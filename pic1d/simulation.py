@@ -35,6 +35,7 @@ from pic1d.kernels.deposit import deposit_current
 from pic1d.kernels.push import push_boris
 from pic1d.parallel import make_domain
 from pic1d.species import Species
+from pic1d.units import format_bytes
 
 log = logging.getLogger("pic1d")
 
@@ -652,14 +653,6 @@ def _hms(seconds: float) -> str:
 EXIT_OK, EXIT_RUNTIME, EXIT_INPUT, EXIT_GUARD = 0, 1, 2, 3
 
 
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
-
-
 def disk_space_problem(cfg: Config, run_dir: Path, ranks: int, first_step: int,
                        last_step: int) -> str | None:
     """A message if the file system of ``run_dir`` lacks room for the planned outputs of
@@ -681,9 +674,9 @@ def disk_space_problem(cfg: Config, run_dir: Path, ranks: int, first_step: int,
     except OSError:
         return None
     if need > free:
-        return (f"not enough disk space in {run_dir}: the run needs about {_fmt_bytes(need)} "
-                f"(outputs {_fmt_bytes(outputs)} + checkpoints {_fmt_bytes(ckpt)}), "
-                f"{_fmt_bytes(free)} are free; free some space, lower output cadences or "
+        return (f"not enough disk space in {run_dir}: the run needs about {format_bytes(need)} "
+                f"(outputs {format_bytes(outputs)} + checkpoints {format_bytes(ckpt)}), "
+                f"{format_bytes(free)} are free; free some space, lower output cadences or "
                 "[checkpoint] keep, or pass --no-disk-check")
     return None
 

@@ -21,6 +21,15 @@ if TYPE_CHECKING:
 BYTES_PER_PARTICLE = {"float64": 32, "float32": 20}
 
 
+def format_bytes(n: float) -> str:
+    """Human-readable size (binary units)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
 def b0_from_beta(beta: float, pressure: float) -> float:
     """Background field from the total plasma beta.
 

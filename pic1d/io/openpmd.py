@@ -519,10 +519,8 @@ def _virtual(group: h5py.Group, name: str, sp: ParticleSpecies, source: str,
     return group.create_virtual_dataset(name, layout, fillvalue=0)
 
 
-def _write_species(pgroup: h5py.Group, sp: ParticleSpecies) -> None:
-    if sp.parts is not None:
-        return _write_species_virtual(pgroup, sp)
-    _check_name(sp.name, "particle species")
+def _check_species_data(sp: ParticleSpecies):
+    """Validated (ids, x, momenta by component) of an in-memory species."""
     ids = _as_1d(sp.ids, f"{sp.name}: ids")
     x = _as_1d(sp.x, f"{sp.name}: x").astype(np.float64, copy=False)
     mom_dtype = np.dtype(sp.dtype) if sp.dtype is not None else None
@@ -537,106 +535,63 @@ def _write_species(pgroup: h5py.Group, sp: ParticleSpecies) -> None:
         raise TypeError(f"species {sp.name}: ids must be integers, got {ids.dtype}")
     if ids.dtype.kind == "i" and n and ids.min() < 0:
         raise ValueError(f"species {sp.name}: ids must be non-negative")
+    return ids, x, moms
+
+
+def _write_species(pgroup: h5py.Group, sp: ParticleSpecies) -> None:
+    """One species: records id, position, positionOffset, momentum, charge, mass,
+    weighting and particlePatches. The per-particle records are regular datasets of the
+    in-memory arrays, or (``sp.parts``) virtual datasets over the part files."""
+    _check_name(sp.name, "particle species")
     if not math.isfinite(sp.dx) or sp.dx <= 0:
         raise ValueError(f"species {sp.name}: dx must be positive, got {sp.dx}")
+    virtual = sp.parts is not None
+    mom_dtype = None
+    if virtual:
+        n = int(sum(c for _, c in sp.parts))
+        mom_dtype = np.dtype(sp.dtype) if sp.dtype is not None else np.dtype(np.float64)
+        counts = np.array([c for _, c in sp.parts], dtype=np.uint64)
+        x_lo, x_hi = sp.x_range if sp.x_range is not None else (0.0, 0.0)
+    else:
+        ids, x, moms = _check_species_data(sp)
+        n = ids.shape[0]
+        counts = np.array([n], dtype=np.uint64)
+        x_lo = float(x.min()) if n else 0.0
+        x_hi = float(x.max()) if n else -1.0
+    chunk = (int(max(1, min(n, sp.chunk if sp.chunk else 1 << 17))),) if n > 0 else None
 
-    chunk = None
-    if n > 0:
-        chunk = (int(max(1, min(n, sp.chunk if sp.chunk else 1 << 17))),)
-
-    def dset(group: h5py.Group, name: str, data: np.ndarray) -> h5py.Dataset:
+    def put(group: h5py.Group, name: str, source: str, data, dtype) -> h5py.Dataset:
+        if virtual:
+            return _virtual(group, name, sp, source, dtype)
         return group.create_dataset(name, data=data, chunks=chunk)
 
-    g = pgroup.create_group(sp.name)
-    _set_attrs(
-        g,
-        {
-            "particleShape": np.float64(sp.shape_order),
-            "currentDeposition": sp.current_deposition,
-            "particlePush": sp.particle_push,
-            "particleInterpolation": sp.particle_interpolation,
-            "particleSmoothing": "none",
-        },
-    )
-
-    d = dset(g, "id", ids.astype(np.uint64, copy=False))
-    d.attrs["unitSI"] = np.float64(1.0)
-    _record_attrs(d, _DIM_NONE, 0.0, 0, "globally unique particle id")
-
-    pos = g.create_group("position")
-    _record_attrs(pos, _DIM_LENGTH, 0.0, 0, "code unit: d_e0 (co-moving, x_cells * dx)")
-    d = dset(pos, "x", x * np.float64(sp.dx))
-    d.attrs["unitSI"] = np.float64(sp.length_unit_si)
-
-    off = g.create_group("positionOffset")
-    _record_attrs(off, _DIM_LENGTH, 0.0, 0, "code unit: d_e0")
-    _constant(off, "x", 0.0, n, sp.length_unit_si)
-
-    mom = g.create_group("momentum")
-    _record_attrs(
-        mom,
-        _DIM_MOMENTUM,
-        1.0,
-        0,
-        "stored value: u = gamma v / c (momentum per unit mass, code unit c); "
-        "momentum = mass * u in m_e c",
-    )
-    for comp, values in moms.items():
-        d = dset(mom, comp, values)
-        d.attrs["unitSI"] = np.float64(sp.mass * sp.momentum_unit_si)
-
-    for name, value, dim, unit_si, text in (
-        ("charge", sp.charge, _DIM_CHARGE, sp.charge_unit_si, "code unit: e"),
-        ("mass", sp.mass, _DIM_MASS, sp.mass_unit_si, "code unit: m_e"),
-    ):
-        c = _constant(g, name, value, n, unit_si)
-        _record_attrs(c, dim, 1.0, 0, text)
-    w = _constant(g, "weighting", sp.weighting, n, 1.0)
-    _record_attrs(w, _DIM_NONE, 1.0, 1, "pic1d macro-particle weight (n0 per particle per cell)")
-
-    # One particle patch spanning the written particles (serial / gathered output).
-    patches = g.create_group("particlePatches")
-    for pname, value in (("numParticles", n), ("numParticlesOffset", 0)):
-        d = patches.create_dataset(pname, data=np.array([value], dtype=np.uint64))
-        d.attrs["unitSI"] = np.float64(1.0)
-    lo = float(np.floor(x.min())) if n else 0.0
-    hi = float(np.floor(x.max())) + 1.0 if n else 0.0
-    for pname, value in (("offset", lo * sp.dx), ("extent", (hi - lo) * sp.dx)):
-        pg = patches.create_group(pname)
-        pg.attrs["unitDimension"] = np.array(_DIM_LENGTH, dtype=np.float64)
-        d = pg.create_dataset("x", data=np.array([value], dtype=np.float64))
-        d.attrs["unitSI"] = np.float64(sp.length_unit_si)
-    _set_attrs(g, sp.attrs)
-
-
-def _write_species_virtual(pgroup: h5py.Group, sp: ParticleSpecies) -> None:
-    """:func:`_write_species` for data held in part files (virtual datasets)."""
-    _check_name(sp.name, "particle species")
-    n = int(sum(c for _, c in sp.parts))
-    mom_dtype = np.dtype(sp.dtype) if sp.dtype is not None else np.dtype(np.float64)
     g = pgroup.create_group(sp.name)
     _set_attrs(g, {"particleShape": np.float64(sp.shape_order),
                    "currentDeposition": sp.current_deposition,
                    "particlePush": sp.particle_push,
                    "particleInterpolation": sp.particle_interpolation,
                    "particleSmoothing": "none"})  # fmt: skip
-    d = _virtual(g, "id", sp, "id", np.uint64)
+    d = put(g, "id", "id", None if virtual else ids.astype(np.uint64, copy=False), np.uint64)
     d.attrs["unitSI"] = np.float64(1.0)
     _record_attrs(d, _DIM_NONE, 0.0, 0, "globally unique particle id")
+
     pos = g.create_group("position")
     _record_attrs(pos, _DIM_LENGTH, 0.0, 0, "code unit: d_e0 (co-moving, x_cells * dx)")
-    d = _virtual(pos, "x", sp, "x", np.float64)
+    d = put(pos, "x", "x", None if virtual else x * np.float64(sp.dx), np.float64)
     d.attrs["unitSI"] = np.float64(sp.length_unit_si)
+
     off = g.create_group("positionOffset")
     _record_attrs(off, _DIM_LENGTH, 0.0, 0, "code unit: d_e0")
     _constant(off, "x", 0.0, n, sp.length_unit_si)
+
     mom = g.create_group("momentum")
     _record_attrs(mom, _DIM_MOMENTUM, 1.0, 0,
                   "stored value: u = gamma v / c (momentum per unit mass, code unit c); "
                   "momentum = mass * u in m_e c")  # fmt: skip
     for comp in ("x", "y", "z"):
-        d = _virtual(mom, comp, sp, f"u{comp}", mom_dtype)
+        d = put(mom, comp, f"u{comp}", None if virtual else moms[comp], mom_dtype)
         d.attrs["unitSI"] = np.float64(sp.mass * sp.momentum_unit_si)
+
     for name, value, dim, unit_si, text in (
         ("charge", sp.charge, _DIM_CHARGE, sp.charge_unit_si, "code unit: e"),
         ("mass", sp.mass, _DIM_MASS, sp.mass_unit_si, "code unit: m_e"),
@@ -645,14 +600,16 @@ def _write_species_virtual(pgroup: h5py.Group, sp: ParticleSpecies) -> None:
         _record_attrs(c, dim, 1.0, 0, text)
     w = _constant(g, "weighting", sp.weighting, n, 1.0)
     _record_attrs(w, _DIM_NONE, 1.0, 1, "pic1d macro-particle weight (n0 per particle per cell)")
+
+    # particle patches: one per written block (one for serial / gathered output, one per
+    # part file of a multi-rank dump), each spanning the occupied x range
     patches = g.create_group("particlePatches")
-    counts = np.array([c for _, c in sp.parts], dtype=np.uint64)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.uint64)
     for pname, value in (("numParticles", counts), ("numParticlesOffset", offsets)):
         d = patches.create_dataset(pname, data=value)
         d.attrs["unitSI"] = np.float64(1.0)
-    lo, hi = sp.x_range if sp.x_range is not None else (0.0, 0.0)
-    lo, hi = float(np.floor(lo)), float(np.floor(hi)) + 1.0
+    lo = float(np.floor(x_lo)) if n else 0.0
+    hi = float(np.floor(x_hi)) + 1.0 if n else 0.0
     for pname, value in (("offset", lo * sp.dx), ("extent", (hi - lo) * sp.dx)):
         pg = patches.create_group(pname)
         pg.attrs["unitDimension"] = np.array(_DIM_LENGTH, dtype=np.float64)

@@ -1,6 +1,6 @@
 """Regenerate decks/table_f/*.toml and decks/fiducial.toml from the reference study's Table F.
 
-Usage: python decks/make_table_f.py PATH/TO/table_f.csv
+Usage: python decks/make_table_f.py [decks/table_f/table_f.csv]
 
 Conventions (docs/reference-study.md): cfl = 0.45 and cells_per_de = 8.84 sqrt(1 + m_e/m_i),
 i.e. 8.84 cells per total plasma skin depth c/omega_p (omega_p^2 = omega_pe^2 + omega_pi^2),
@@ -133,4 +133,5 @@ def main(csv_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    default = Path(__file__).parent / "table_f" / "table_f.csv"
+    main(sys.argv[1] if len(sys.argv) > 1 else str(default))

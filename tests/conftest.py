@@ -10,6 +10,35 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DECKS = ROOT / "decks"
 
+#: the default thermal plasma written out as [[species]] entries
+THERMAL_SPECIES = """
+[[species]]
+name = "ions"
+charge = 1
+mass = "m_i"
+[[species]]
+name = "electrons"
+charge = -1
+mass = 1
+"""
+
+
+def tracer_species(ppc: int = 4, p_min: float = 0.5, p_max: float = 50.0,
+                   name: str = "cre", extra: str = "") -> str:
+    """A [[species]] entry of electron tracers (deck text)."""
+    return (f'\n[[species]]\nname = "{name}"\ntracer = true\nppc = {ppc}\n'
+            f"p_min = {p_min}\np_max = {p_max}\n{extra}")
+
+
+def run_keeping_history(sim, last_step: int, run_dir=None):
+    """Run ``sim`` to ``last_step`` with a Runner; returns (runner, history arrays)."""
+    from pic1d.simulation import Runner
+
+    r = Runner(sim, run_dir)
+    r.history.keep_rows()
+    r.run(last_step)
+    return r, r.history.arrays()
+
 
 def to_toml(data: dict) -> str:
     """Serialise a nested dict (tables, arrays of tables, scalars, lists) to TOML text."""

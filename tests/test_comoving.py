@@ -13,7 +13,8 @@ from pic1d.grid import Grid
 from pic1d.kernels import N_GHOST
 from pic1d.kernels.deposit import deposit_charge
 from pic1d.parallel import SerialDomain
-from pic1d.simulation import Runner, Simulation, compression_factors
+from pic1d.simulation import Simulation, compression_factors
+from tests.conftest import THERMAL_SPECIES, run_keeping_history, tracer_species
 
 PLASMA = """
 [run]
@@ -50,18 +51,8 @@ def deck(duration="0.2 tau_c", frozen="false", cells=32, cpd=4, passes=4, mr=4, 
 def run(cfg, steps=None):
     sim = Simulation(cfg)
     sim.initialize()
-    r = Runner(sim, None)
-    rows = []
-    orig = r.history.write
-
-    def keep():
-        row = orig()
-        rows.append(row)
-        return row
-
-    r.history.write = keep
-    r.run(cfg.run.steps if steps is None else steps)
-    return sim, {k: np.array([row[k] for row in rows]) for k in rows[0]}
+    _, hist = run_keeping_history(sim, cfg.run.steps if steps is None else steps)
+    return sim, hist
 
 
 # --------------------------------------------------------------------- scale factors
@@ -145,25 +136,9 @@ def test_vacuum_wave_keeps_comoving_amplitude():
 
 # ------------------------------------------------------------- test particles (11)
 
-TRACERS = """
-[[species]]
-name = "ions"
-charge = 1
-mass = "m_i"
-ppc = 1
-[[species]]
-name = "electrons"
-charge = -1
-mass = 1
-ppc = 1
-[[species]]
-name = "cre"
-tracer = true
-ppc = 16
-p_min = 0.1
-p_max = 100.0
-sampling = "flat_log_p"
-"""
+TRACERS = THERMAL_SPECIES.replace("mass = 1\n", "mass = 1\nppc = 1\n").replace(
+    'mass = "m_i"\n', 'mass = "m_i"\nppc = 1\n'
+) + tracer_species(ppc=16, p_min=0.1, p_max=100.0, extra='sampling = "flat_log_p"\n')
 
 
 def test_tracer_adiabatic_invariants_and_halt():
@@ -208,17 +183,7 @@ def cgl_runs():
     base = dict(duration="0.3 tau_c", cells=32, cpd=10, passes=8, mr=4, beta=0.02,
                 theta=0.002, ppc=128, tau=30, history=100)
     plain = run(deck(**base))[1]
-    forced_species = """
-[[species]]
-name = "ions"
-charge = 1
-mass = "m_i"
-[[species]]
-name = "electrons"
-charge = -1
-mass = 1
-isotropic_forcing = true
-"""
+    forced_species = THERMAL_SPECIES + "isotropic_forcing = true\n"
     forced = run(deck(**base, species=forced_species))[1]
     return plain, forced
 

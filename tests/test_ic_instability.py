@@ -27,9 +27,8 @@ def ic_run():
     from pic1d.simulation import Runner
 
     r = Runner(sim, None)
-    rows, spectra = [], []
-    orig = r.history.write
-    r.history.write = lambda: rows.append(orig()) or rows[-1]
+    r.history.keep_rows()
+    spectra = []
     every = max(cfg.output.spectra_every, 1)
 
     def capture():
@@ -40,7 +39,7 @@ def ic_run():
     r.spectra.due = lambda step: step % every == 0
     r.spectra.write = capture
     r.run(cfg.run.steps)
-    hist = {k: np.array([row[k] for row in rows]) for k in rows[0]}
+    hist = r.history.arrays()
     t = np.array([s[0] for s in spectra])
     by = np.array([s[1] for s in spectra])
     bz = np.array([s[2] for s in spectra])

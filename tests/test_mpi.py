@@ -13,7 +13,8 @@ from pic1d.deck import parse_deck
 from pic1d.kernels import N_GHOST
 from pic1d.kernels.deposit import deposit_charge
 from pic1d.parallel import MPIDomain, SerialDomain
-from pic1d.simulation import Runner, Simulation
+from pic1d.simulation import Simulation
+from tests.conftest import THERMAL_SPECIES, run_keeping_history, tracer_species
 
 DECK = """
 [run]
@@ -31,26 +32,13 @@ ppc = 16
 [compression]
 profile = "power"
 tau_c = "20 /Omega_i0"
-[[species]]
-name = "ions"
-charge = 1
-mass = "m_i"
-[[species]]
-name = "electrons"
-charge = -1
-mass = 1
-[[species]]
-name = "cre"
-tracer = true
-ppc = 4
-p_min = 0.5
-p_max = 50
+{species}
 [output]
 history = "50 steps"
 fields = 0
 [output.spectra]
 interval = 0
-"""
+""".replace("{species}", THERMAL_SPECIES + tracer_species())
 
 
 def comm():
@@ -78,12 +66,8 @@ def gather_particles(sim, species_index):
 
 
 def run_history(sim, steps):
-    r = Runner(sim, None)
-    rows = []
-    orig = r.history.write
-    r.history.write = lambda: rows.append(orig()) or rows[-1]
-    r.run(steps)
-    return rows
+    _, hist = run_keeping_history(sim, steps)
+    return [{k: v[i] for k, v in hist.items()} for i in range(len(hist["step"]))]
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from pic1d.cli import main
 from pic1d.io.checkpoint import find_checkpoint, list_checkpoints, read_manifest
 from pic1d.kernels import N_GHOST
 from pic1d.parallel import SerialDomain
+from tests.conftest import THERMAL_SPECIES, tracer_species
 
 DECK = """
 [run]
@@ -45,20 +46,7 @@ ppc = 16
 profile = "power"
 tau_c = "20 /Omega_i0"
 {compression_extra}
-[[species]]
-name = "ions"
-charge = 1
-mass = "m_i"
-[[species]]
-name = "electrons"
-charge = -1
-mass = 1
-[[species]]
-name = "cre"
-tracer = true
-ppc = 4
-p_min = 0.5
-p_max = 50
+{species}
 [output]
 history = "{history} steps"
 fields = "{fields} steps"
@@ -86,7 +74,8 @@ def deck_text(duration="120 steps", progress=5.0, passes=4, beta=2.0, history=10
               every=40, keep=2, run_extra="", compression_extra=RESET) -> str:
     return DECK.format(duration=duration, progress=progress, passes=passes, beta=beta,
                        history=history, fields=fields, every=every, keep=keep,
-                       run_extra=run_extra, compression_extra=compression_extra)
+                       run_extra=run_extra, compression_extra=compression_extra,
+                       species=THERMAL_SPECIES + tracer_species())
 
 
 def write_deck(path: Path, **kw) -> Path:

@@ -15,6 +15,7 @@ import pytest
 from pic1d.deck import parse_deck
 from pic1d.parallel import MPIDomain, SerialDomain
 from pic1d.simulation import Runner, Simulation
+from tests.conftest import THERMAL_SPECIES, tracer_species
 
 DECK = """
 [run]
@@ -29,20 +30,7 @@ mass_ratio = 8
 beta = 2.0
 theta = 0.05
 ppc = 8
-[[species]]
-name = "ions"
-charge = 1
-mass = "m_i"
-[[species]]
-name = "electrons"
-charge = -1
-mass = 1
-[[species]]
-name = "cre"
-tracer = true
-ppc = 6
-p_min = 1.0
-p_max = 30.0
+{species}
 [output]
 history = 0
 fields = 0
@@ -52,7 +40,7 @@ interval = 0
 interval = "30 steps"
 every = 2
 precision = "float64"
-"""
+""".replace("{species}", THERMAL_SPECIES + tracer_species(ppc=6, p_min=1.0, p_max=30.0))
 
 
 def comm():

@@ -142,6 +142,18 @@ class HistoryOutput:
         if path is not None and every and sim.domain.is_root:
             self.series = AppendableSeries(path, attrs=common_attrs(sim))
         self.last: dict[str, float] | None = None
+        #: rows kept in memory when not None (set ``keep_rows()``; for in-process use)
+        self.rows: list[dict[str, float]] | None = None
+
+    def keep_rows(self) -> None:
+        """Also keep every written row in :attr:`rows` (in-process analysis, tests)."""
+        self.rows = []
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The kept rows as one array per quantity."""
+        if not self.rows:
+            return {}
+        return {k: np.array([row[k] for row in self.rows]) for k in self.rows[0]}
 
     def due(self, step: int) -> bool:
         return bool(self.every) and step % self.every == 0
@@ -151,6 +163,8 @@ class HistoryOutput:
         row = history_row(self.sim, self.moments)
         if self.series is not None:
             self.series.append(row)
+        if self.rows is not None:
+            self.rows.append(row)
         self.last = row
         return row
 

@@ -287,35 +287,29 @@ def test_em_light_branches(hf_run, record_property, branch):
     compare_branch(spec, theory, f"{branch}_light", record_property)
 
 
-def test_whistler_branch(lf_run, record_property):
-    """RCP whistler, Omega_ci < |omega| < 0.4 |Omega_ce|, k d_e = 0.25 ... 0.79."""
-    r = lf_run
+def em_branch(r, modes, root_index):
+    """Measured RCP/LCP spectra and the theoretical root ``root_index`` of the parallel
+    EM dispersion (with the discretisation) at the given Fourier modes."""
     p, dx, dt = r["p"], r["dx"], r["dt"]
-    modes = range(5, 17)
     b = r["f"][:, :, 1] + 1j * r["f"][:, :, 2]
     spec = spectrum_pm_k(b, r["dt_sample"], modes)
     theory = {}
     for m in modes:
         roots = parallel_em_roots(2 * math.pi * m / (p["cells"] * dx), dx, dt, r["B0"],
                                   p["mass_ratio"], passes=p["filter_passes"])  # fmt: skip
-        theory[m] = roots[1]
-    omega_ci = r["B0"] / p["mass_ratio"]
-    assert all(omega_ci < -w < 0.5 * r["B0"] for w in theory.values())
+        theory[m] = roots[root_index]
+    return spec, theory, r["B0"] / p["mass_ratio"]
+
+
+def test_whistler_branch(lf_run, record_property):
+    """RCP whistler, Omega_ci < |omega| < 0.4 |Omega_ce|, k d_e = 0.25 ... 0.79."""
+    spec, theory, omega_ci = em_branch(lf_run, range(5, 17), 1)
+    assert all(omega_ci < -w < 0.5 * lf_run["B0"] for w in theory.values())
     compare_branch(spec, theory, "whistler", record_property)
 
 
 def test_alfven_ion_cyclotron_branch(lf_run, record_property):
     """LCP Alfven/ion-cyclotron branch, k d_i = 0.20 ... 1.18, omega/Omega_ci = 0.17 ... 0.67."""
-    r = lf_run
-    p, dx, dt = r["p"], r["dx"], r["dt"]
-    modes = range(1, 7)
-    b = r["f"][:, :, 1] + 1j * r["f"][:, :, 2]
-    spec = spectrum_pm_k(b, r["dt_sample"], modes)
-    theory = {}
-    for m in modes:
-        roots = parallel_em_roots(2 * math.pi * m / (p["cells"] * dx), dx, dt, r["B0"],
-                                  p["mass_ratio"], passes=p["filter_passes"])  # fmt: skip
-        theory[m] = roots[2]
-    omega_ci = r["B0"] / p["mass_ratio"]
+    spec, theory, omega_ci = em_branch(lf_run, range(1, 7), 2)
     assert all(0 < w < 0.7 * omega_ci for w in theory.values())
     compare_branch(spec, theory, "alfven_ic", record_property)

@@ -92,6 +92,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "duration": Key("time", _REQUIRED, doc="simulated time"),
         "progress_seconds": Key("float", 5.0, check=_positive),
         "frozen_fields": Key("bool", False, doc="test-particle mode: no deposit, no field solve"),
+        "kernels": Key("str", "auto", choices=("auto", "sorted", "reference"),
+                       doc="particle kernels: cell-sorted fused push+deposit (CIC only), the "
+                       "split reference kernels, or auto (sorted for CIC, reference for TSC)"),
         "max_energy_growth": Key("float", 10.0, check=_growth,
                                  doc="numerical guard: stop when the total energy exceeds this "
                                  "factor times the initial one (0 = off)"),
@@ -197,6 +200,7 @@ class RunConfig:
     progress_seconds: float
     frozen_fields: bool = False
     max_energy_growth: float = 10.0
+    kernels: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -741,6 +745,10 @@ def _build(
     shape_order = grid["shape_order"] if _valid(grid["shape_order"]) else 1
     filter_passes = grid["filter_passes"] if _valid(grid["filter_passes"]) else 0
     min_cells = 2 * (shape_order + 1)
+    if run["kernels"] == "sorted" and shape_order != 1:
+        col.add("[run]", "kernels", "sorted",
+                "the sorted kernels are CIC only: use shape_order = 1, or kernels = \"auto\" "
+                "or \"reference\"")
     if cells < min_cells:
         col.add("[grid]", "cells", cells, f"must be >= {min_cells} for shape order {shape_order}")
 
@@ -812,6 +820,7 @@ def _build(
             steps=steps,
             progress_seconds=run["progress_seconds"],
             frozen_fields=run["frozen_fields"],
+            kernels=run["kernels"],
             max_energy_growth=run["max_energy_growth"]
             if _valid(run["max_energy_growth"])
             else 10.0,

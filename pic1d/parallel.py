@@ -86,8 +86,15 @@ class SerialDomain:
 
     def migrate(self, species) -> None:
         """Bring particles that left the box back in (periodic wrap)."""
+        species.seg = None
         if species.n:
             wrap_periodic(species.x[: species.n], float(self.n_global))
+
+    def exchange_rows(self, send_left: np.ndarray, send_right: np.ndarray, cols: int,
+                      name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Particle rows (rows, cols) leaving left/right -> rows arriving from the left and
+        from the right (periodic: what leaves right arrives from the left)."""
+        return send_right, send_left
 
     def allreduce_sum(self, values: np.ndarray) -> np.ndarray:
         """Sum a small array over all ranks (returns a new array)."""
@@ -331,8 +338,33 @@ class MPIDomain(SerialDomain):
             return np.zeros((int(rows * 1.5) + 16, cols))
         return buf
 
+    def exchange_rows(self, send_left: np.ndarray, send_right: np.ndarray, cols: int,
+                      name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Send particle rows (rows, cols) to the left/right neighbour domain of this
+        replica; returns the rows received from the left and from the right."""
+        if self.domains == 1:
+            return send_right, send_left
+        counts_out = np.array([send_left.shape[0], cols, send_right.shape[0], cols],
+                              dtype=np.int64)  # fmt: skip
+        counts_in = np.zeros(4, dtype=np.int64)
+        self._exchange(counts_out[0:2], counts_out[2:4], counts_in[0:2], counts_in[2:4])
+        in_l, in_r = int(counts_in[0]), int(counts_in[2])
+        if counts_in[1] != cols or counts_in[3] != cols:
+            raise RuntimeError(
+                f"migration of species {name!r}: this rank moves {cols} per-particle "
+                f"columns but a neighbour moves {counts_in[1]}/{counts_in[3]} (per-particle "
+                "arrays must be created on every rank)"
+            )
+        self._recv_l = self._buffer(self._recv_l, max(in_l, 1), cols)
+        self._recv_r = self._buffer(self._recv_r, max(in_r, 1), cols)
+        send_left = np.ascontiguousarray(send_left)
+        send_right = np.ascontiguousarray(send_right)
+        self._exchange(send_left, send_right, self._recv_l[:in_l], self._recv_r[:in_r])
+        return self._recv_l[:in_l], self._recv_r[:in_r]
+
     def migrate(self, species) -> None:
         """Send particles that left the domain to the neighbour domain of this replica."""
+        species.seg = None
         if self.domains == 1:
             return SerialDomain.migrate(self, species)
         from pic1d.kernels.boundary import (

@@ -19,6 +19,30 @@ ID_SHIFT = 40
 #: spare capacity as a fraction of the initial count (for migration imbalance)
 CAPACITY_MARGIN = 0.25
 
+#: free rows kept in front of the live range (fraction of the count, plus a minimum), so
+#: that a cell-sorted species can take arrivals at its front without moving everything
+FRONT_SLACK = 0.01
+FRONT_SLACK_MIN = 256
+
+
+def front_rows(a: np.ndarray) -> int:
+    """Rows of ``a``'s base array that lie before ``a[0]`` (0 if ``a`` owns its data)."""
+    base = a.base
+    if not isinstance(base, np.ndarray) or base.dtype != a.dtype or a.strides[0] <= 0:
+        return 0
+    delta = a.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    return delta // a.strides[0] if delta >= 0 else 0
+
+
+def _with_front(a: np.ndarray, front: int, length: int, n: int) -> np.ndarray:
+    """A new zeroed array of ``length`` rows with ``front`` free rows before it in its
+    base; the first ``n`` rows of ``a`` are copied."""
+    base = np.zeros((front + length, *a.shape[1:]), dtype=a.dtype)
+    out = base[front:]
+    n = min(n, a.shape[0], length)
+    out[:n] = a[:n]
+    return out
+
 
 class Species:
     """The particles of one species on one domain.
@@ -62,6 +86,9 @@ class Species:
         self.ids: np.ndarray | None = None
         self.u0: np.ndarray | None = None
         self.extra: dict[str, np.ndarray] = {}
+        #: cell-sort offsets (local cell k owns live particles seg[k]:seg[k+1]), or None
+        #: when the order is unknown (see pic1d.sorting)
+        self.seg: np.ndarray | None = None
 
     @property
     def qm(self) -> float:
@@ -112,45 +139,81 @@ class Species:
                 cols.extend(arr[:, k] for k in range(arr.shape[1]))
         return cols
 
+    def _arrays(self) -> list[tuple[str, np.ndarray]]:
+        """Every per-particle array as (name, array); extras are named ``extra:<key>``."""
+        out = [("x", self.x), ("ux", self.ux), ("uy", self.uy), ("uz", self.uz)]
+        if self.ids is not None:
+            out.append(("ids", self.ids))
+        if self.u0 is not None:
+            out.append(("u0", self.u0))
+        out.extend((f"extra:{k}", v) for k, v in self.extra.items())
+        return out
+
+    def _assign(self, name: str, arr: np.ndarray) -> None:
+        if name.startswith("extra:"):
+            self.extra[name[6:]] = arr
+        else:
+            setattr(self, name, arr)
+
+    def _reallocate(self, capacity: int, front: int) -> None:
+        for name, arr in self._arrays():
+            self._assign(name, _with_front(arr, front, capacity, self.n))
+
+    def _default_front(self, n: int) -> int:
+        return FRONT_SLACK_MIN + int(FRONT_SLACK * n)
+
     def grow(self, needed: int) -> None:
         """Enlarge every per-particle array to hold at least ``needed`` particles."""
         cap = max(int(needed * (1.0 + CAPACITY_MARGIN)) + 16, self.capacity)
+        self._reallocate(cap, self._default_front(needed))
 
-        def bigger(a):
-            out = np.zeros((cap, *a.shape[1:]), dtype=a.dtype)
-            out[: self.n] = a[: self.n]
-            return out
+    def shift_window(self, delta: int) -> None:
+        """Move the start of every per-particle array by ``delta`` rows within its base
+        (negative: ``delta`` free rows in front become the first rows; positive: the first
+        rows are dropped). The live count ``n`` is not changed; the caller moves data.
 
-        self.x, self.ux, self.uy, self.uz = (bigger(a) for a in (self.x, self.ux, self.uy, self.uz))
-        if self.ids is not None:
-            self.ids = bigger(self.ids)
-        if self.u0 is not None:
-            self.u0 = bigger(self.u0)
-        for name, arr in self.extra.items():
-            self.extra[name] = bigger(arr)
+        Reallocates (with fresh front slack) when a base has no room; the capacity after
+        the shift is at least ``n``.
+        """
+        if delta == 0:
+            return
+        arrays = self._arrays()
+        room = min(front_rows(a) for _, a in arrays)
+        if delta < 0 and room < -delta:
+            self._reallocate(self.capacity + self._default_front(self.n),
+                             self._default_front(self.n) - delta)  # fmt: skip
+            arrays = self._arrays()
+        for name, arr in arrays:
+            base = arr.base
+            start = front_rows(arr) + delta
+            self._assign(name, base[start:])
+        if self.capacity < self.n:
+            self.grow(self.n)
 
     def add_extra(self, name: str, shape: tuple[int, ...] = (), dtype=np.float64) -> np.ndarray:
         """Register a per-particle array (capacity, *shape) that migrates with the particles."""
-        arr = np.zeros((self.capacity, *shape), dtype=dtype)
+        arr = self.new_array(shape, dtype)
         self.extra[name] = arr
         return arr
+
+    def new_array(self, shape: tuple[int, ...] = (), dtype=np.float64) -> np.ndarray:
+        """A zeroed per-particle array (capacity, *shape) with the same front slack as x."""
+        front = front_rows(self.x)
+        return np.zeros((front + self.capacity, *shape), dtype=dtype)[front:]
 
     def set_particles(self, x, ux, uy, uz, ids=None, margin: float = CAPACITY_MARGIN) -> None:
         """Replace the particles (allocates with spare capacity)."""
         n = x.shape[0]
         cap = max(int(n * (1.0 + margin)) + 16, 16)
-        self.x = np.zeros(cap)
-        self.ux = np.zeros(cap, dtype=self.dtype)
-        self.uy = np.zeros(cap, dtype=self.dtype)
-        self.uz = np.zeros(cap, dtype=self.dtype)
-        self.x[:n] = x
-        self.ux[:n] = ux
-        self.uy[:n] = uy
-        self.uz[:n] = uz
+        front = self._default_front(n)
+        self.x = _with_front(np.asarray(x, dtype=np.float64), front, cap, n)
+        self.ux = _with_front(np.asarray(ux, dtype=self.dtype), front, cap, n)
+        self.uy = _with_front(np.asarray(uy, dtype=self.dtype), front, cap, n)
+        self.uz = _with_front(np.asarray(uz, dtype=self.dtype), front, cap, n)
         if ids is not None:
-            self.ids = np.zeros(cap, dtype=np.int64)
-            self.ids[:n] = ids
+            self.ids = _with_front(np.asarray(ids, dtype=np.int64), front, cap, n)
         self.n = n
+        self.seg = None
 
     def load(self, seed: int, i_lo: int, n_local: int, n_global: int,
              keep: slice | None = None) -> None:
@@ -173,7 +236,7 @@ class Species:
             if keep is not None:
                 x, ux, uy, uz, ids = (a[keep] for a in (x, ux, uy, uz, ids))
             self.set_particles(x, ux, uy, uz, ids)
-            self.u0 = np.zeros((self.capacity, 3))
+            self.u0 = self.new_array((3,))
             self.u0[: self.n, 0] = ux
             self.u0[: self.n, 1] = uy
             self.u0[: self.n, 2] = uz

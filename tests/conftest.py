@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,3 +89,10 @@ def to_toml(data: dict) -> str:
 def deck_dir():
     """Path of the shipped decks."""
     return DECKS
+
+
+def momenta_by_id(sp) -> np.ndarray:
+    """(3, n) momenta of a species with ids, ordered by id (the sorted kernels reorder
+    particles every step, so per-particle comparisons must go through the ids)."""
+    order = np.argsort(sp.ids[: sp.n], kind="stable")
+    return np.stack([sp.ux[: sp.n][order], sp.uy[: sp.n][order], sp.uz[: sp.n][order]])

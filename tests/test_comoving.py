@@ -14,7 +14,12 @@ from pic1d.kernels import N_GHOST
 from pic1d.kernels.deposit import deposit_charge
 from pic1d.parallel import SerialDomain
 from pic1d.simulation import Simulation, compression_factors
-from tests.conftest import THERMAL_SPECIES, run_keeping_history, tracer_species
+from tests.conftest import (
+    THERMAL_SPECIES,
+    momenta_by_id,
+    run_keeping_history,
+    tracer_species,
+)
 
 PLASMA = """
 [run]
@@ -149,16 +154,16 @@ def test_tracer_adiabatic_invariants_and_halt():
     sim = Simulation(cfg)
     sim.initialize()
     cre = sim.species[2]
-    u0 = np.stack([cre.ux[: cre.n], cre.uy[: cre.n], cre.uz[: cre.n]]).copy()
+    u0 = momenta_by_id(cre)
     sf, dt = sim.sf, cfg.grid.dt
     halt_step = int(math.ceil(cfg.compression.t_halt / dt)) + 2
     for _ in range(halt_step):
         sim.advance()
-    u_halt = np.stack([cre.ux[: cre.n], cre.uy[: cre.n], cre.uz[: cre.n]]).copy()
+    u_halt = momenta_by_id(cre)
     sim_steps = cfg.run.steps
     for _ in range(sim_steps - halt_step):
         sim.advance()
-    u1 = np.stack([cre.ux[: cre.n], cre.uy[: cre.n], cre.uz[: cre.n]])
+    u1 = momenta_by_id(cre)
     # momenta live at half steps: B at t - dt/2 = B0/(a_y a_z)
     t_half = sim.time - 0.5 * dt
     b_ratio = 1.0 / (sf.a(t_half)[1] * sf.a(t_half)[2]) * (sf.a(-0.5 * dt)[1] * sf.a(-0.5 * dt)[2])

@@ -115,7 +115,7 @@ def _extra(sp, name: str, shape: tuple[int, ...] = (), dtype=np.float64) -> np.n
 
 def _u0(sp) -> np.ndarray:
     if sp.u0 is None or sp.u0.shape[0] != sp.capacity:  # e.g. particles set by hand
-        sp.u0 = np.zeros((sp.capacity, 3))
+        sp.u0 = sp.new_array((3,))
         x, ux, uy, uz = sp.live()
         sp.u0[: sp.n] = np.stack([ux, uy, uz], axis=1)
     return sp.u0

@@ -447,9 +447,8 @@ def _restore_species(sp, cols: dict[str, np.ndarray], extras: list[tuple[str, np
     sp.set_particles(cols["x"], cols["ux"], cols["uy"], cols["uz"], cols.get("ids"))
     if "ids" not in cols:
         sp.ids = None
-    cap = sp.capacity
     if "u0" in cols:
-        sp.u0 = np.zeros((cap, 3))
+        sp.u0 = sp.new_array((3,))
         sp.u0[:n] = cols["u0"]
     else:
         sp.u0 = None

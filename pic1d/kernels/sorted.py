@@ -1,0 +1,491 @@
+"""Cell-sorted particle kernels: fused CIC push + current deposit, and the per-step
+repair of the cell sort (docs/performance.md, "Sorted fused step").
+
+The particles of a species are kept sorted by cell: local cell ``k`` (array node
+``j = k + N_GHOST``, global left edge ``xc = x_offset + j``) owns the contiguous range
+``seg[k] <= p < seg[k + 1]`` of the live arrays. Within a segment every particle sees
+the same two field nodes, so the gather becomes ``F(x) = F_j + fo (F_(j+1) - F_j)`` with
+``fo = x - xc`` and loop-invariant coefficients: no indexed loads, and the loop vectorises.
+
+The deposit is reduced to per-segment sums. A particle of cell ``j`` moves to
+``r = x_new - xc`` with ``-1 < r < 2`` (less than one cell per step). Writing
+``L = max(-r, 0)`` and ``R = max(r - 1, 0)`` (non-zero only for particles that left the
+cell), the CIC Esirkepov current of the segment is exactly::
+
+    J_x(j - 1/2) = -cx sum L
+    J_x(j + 1/2) =  cx sum (r - fo - R + L)
+    J_x(j + 3/2) =  cx sum R
+    J_y(j - 1)   =  cy sum w v_y L
+    J_y(j)       =  cy sum w v_y (2 - (r + fo) - 2 L + R)
+    J_y(j + 1)   =  cy sum w v_y ((r + fo) + L - 2 R)
+    J_y(j + 2)   =  cy sum w v_y R
+
+with ``cx = q w dx/dt``, ``cy = q w / (2 a_y)`` (and J_z alike). These are the CIC
+shape differences / averages of :mod:`pic1d.kernels.deposit` summed over the segment
+(``S_new`` of a particle that crossed an edge is the in-cell linear shape plus a
+``(1, -2, 1)`` correction of weight L or R), so ``div J = -d rho/dt`` holds to round-off.
+``fo`` and ``r`` are exact differences of the stored positions, so the charge moved is
+the charge the next step's positions carry.
+
+Per segment the kernel stores :data:`N_SUMS` sums in ``sums[k]``:
+``sum d, sum L, sum R, sum cy, sum cy (r + fo), sum cy L, sum cy R`` and the same four
+for z (with ``cy = w v_y``, ``cz = w v_z``), then the numbers of particles with
+``r < 0`` (left movers) and ``r >= 1`` (right movers). A particle with ``r < -1`` or
+``r >= 2`` (beyond the neighbouring cell: CFL broken) is reported by
+:func:`plan_sort_repair`. :func:`scatter_segment_currents` turns the sums into J in a
+fixed order, so results never depend on the number of threads.
+
+After the push, :func:`plan_sort_repair` lists the moves that restore the sort (left
+movers of cell k to the end of cell k-1, right movers to the start of cell k+1, stayers
+that sat in those slots into the holes the movers left), and :func:`apply_moves_column`
+applies them to each per-particle array. Left movers of cell 0 end up in front of the
+live range and right movers of the last cell at its back, ready for migration.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import overload
+
+from pic1d.kernels import N_GHOST
+
+#: columns of the per-segment sums (see the module docstring)
+N_SUMS = 13
+S_D, S_L, S_R, S_Y0, S_Y1, S_YL, S_YR, S_Z0, S_Z1, S_ZL, S_ZR, S_NL, S_NR = range(N_SUMS)
+
+#: particles handled per sub-block of a segment (size of the per-chunk scratch rows)
+BLOCK = 256
+
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
+
+
+def particle_weight(w, p):
+    """Per-particle weight factor: ``w[p]`` for an array, 1 for ``None`` (uniform)."""
+    return 1.0 if w is None else w[p]
+
+
+@overload(particle_weight, inline="always")
+def _ov_particle_weight(w, p):
+    if isinstance(w, types.NoneType):
+
+        def impl(w, p):
+            return 1.0
+
+    else:
+
+        def impl(w, p):
+            return np.float64(w[p])
+
+    return impl
+
+
+def scaled(u, factors, i):
+    """``u * factors[i]``, or ``u`` when ``factors`` is None (no compression)."""
+    return u if factors is None else u * factors[i]
+
+
+@overload(scaled, inline="always")
+def _ov_scaled(u, factors, i):
+    if isinstance(factors, types.NoneType):
+
+        def impl(u, factors, i):
+            return u
+
+    else:
+
+        def impl(u, factors, i):
+            return u * factors[i]
+
+    return impl
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FAST)
+def _segment(x, ux, uy, uz, w, p0, p1, xc, nf, j, h, pre, post, move, deposit, s_fo, s_ig,
+             out):
+    """Push (and sum the deposit of) the particles [p0, p1) of the cell with left node
+    ``j`` (array index) and left edge ``xc`` (global cells); sets ``out[:N_SUMS]``.
+
+    Blocks of :data:`BLOCK` particles are pushed by one vectorised loop (gather with the
+    cell-constant coefficients ``h F_j``, ``h (F_(j+1) - F_j)``; Boris; move) that keeps
+    ``fo`` and ``1/gamma`` in the scratch, then summed by a second one. ``fo`` and
+    ``r = x_new - xc`` are single subtractions of stored values (exact), so reassociation
+    elsewhere changes round-off only, never charge conservation.
+    """
+    e0x = h * nf[j, 0]
+    e0y = h * nf[j, 1]
+    e0z = h * nf[j, 2]
+    b0x = h * nf[j, 3]
+    b0y = h * nf[j, 4]
+    b0z = h * nf[j, 5]
+    e1x = h * nf[j + 1, 0] - e0x
+    e1y = h * nf[j + 1, 1] - e0y
+    e1z = h * nf[j + 1, 2] - e0z
+    b1x = h * nf[j + 1, 3] - b0x
+    b1y = h * nf[j + 1, 4] - b0y
+    b1z = h * nf[j + 1, 5] - b0z
+    sd = 0.0
+    sl = 0.0
+    sr = 0.0
+    y0 = 0.0
+    y1 = 0.0
+    yl = 0.0
+    yr = 0.0
+    z0 = 0.0
+    z1 = 0.0
+    zl = 0.0
+    zr = 0.0
+    nl = 0.0
+    nr = 0.0
+    for b0 in range(p0, p1, BLOCK):
+        m = min(b0 + BLOCK, p1) - b0
+        xs = x[b0 : b0 + m]
+        uxs = ux[b0 : b0 + m]
+        uys = uy[b0 : b0 + m]
+        uzs = uz[b0 : b0 + m]
+        fos = s_fo[:m]
+        igs = s_ig[:m]
+        for k in range(m):
+            fo = xs[k] - xc
+            fos[k] = fo
+            ex = e0x + fo * e1x
+            ey = e0y + fo * e1y
+            ez = e0z + fo * e1z
+            bx = b0x + fo * b1x
+            by = b0y + fo * b1y
+            bz = b0z + fo * b1z
+            umx = scaled(np.float64(uxs[k]), pre, 0) + ex
+            umy = scaled(np.float64(uys[k]), pre, 1) + ey
+            umz = scaled(np.float64(uzs[k]), pre, 2) + ez
+            # t = hB/gamma-, s = 2t/(1+t^2) with one square root and one division:
+            # q = 1/(sqrt(A) C), A = gamma-^2, C = A + (hB)^2 = A (1 + t^2)
+            a2 = 1.0 + umx * umx + umy * umy + umz * umz
+            sa = math.sqrt(a2)
+            cc = a2 + (bx * bx + by * by + bz * bz)
+            q = 1.0 / (sa * cc)
+            f = cc * q
+            g = 2.0 * a2 * sa * q
+            tx = f * bx
+            ty = f * by
+            tz = f * bz
+            sx = g * tx
+            sy = g * ty
+            sz = g * tz
+            upx = umx + (umy * tz - umz * ty)
+            upy = umy + (umz * tx - umx * tz)
+            upz = umz + (umx * ty - umy * tx)
+            umx += upy * sz - upz * sy
+            umy += upz * sx - upx * sz
+            umz += upx * sy - upy * sx
+            vx = scaled(umx + ex, post, 0)
+            vy = scaled(umy + ey, post, 1)
+            vz = scaled(umz + ez, post, 2)
+            uxs[k] = vx
+            uys[k] = vy
+            uzs[k] = vz
+            inv_g = 1.0 / math.sqrt(1.0 + vx * vx + vy * vy + vz * vz)
+            xs[k] = xs[k] + vx * (move * inv_g)
+            igs[k] = inv_g
+        if deposit:
+            for k in range(m):
+                r = xs[k] - xc
+                fo = fos[k]
+                wk = particle_weight(w, b0 + k)
+                cy = wk * np.float64(uys[k]) * igs[k]
+                cz = wk * np.float64(uzs[k]) * igs[k]
+                lw = max(-r, 0.0)
+                rw = max(r - 1.0, 0.0)
+                sd += wk * (r - fo)
+                sl += wk * lw
+                sr += wk * rw
+                rf = r + fo
+                y0 += cy
+                y1 += cy * rf
+                yl += cy * lw
+                yr += cy * rw
+                z0 += cz
+                z1 += cz * rf
+                zl += cz * lw
+                zr += cz * rw
+                nl += 1.0 if r < 0.0 else 0.0
+                nr += 1.0 if r >= 1.0 else 0.0
+        else:
+            for k in range(m):
+                r = xs[k] - xc
+                nl += 1.0 if r < 0.0 else 0.0
+                nr += 1.0 if r >= 1.0 else 0.0
+    out[S_D] = sd
+    out[S_L] = sl
+    out[S_R] = sr
+    out[S_Y0] = y0
+    out[S_Y1] = y1
+    out[S_YL] = yl
+    out[S_YR] = yr
+    out[S_Z0] = z0
+    out[S_Z1] = z1
+    out[S_ZL] = zl
+    out[S_ZR] = zr
+    out[S_NL] = nl
+    out[S_NR] = nr
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def push_deposit_sorted(x, ux, uy, uz, w, seg, node_fields, x_offset, qm_half_dt, pre, post,
+                        move, deposit, sums, scratch):
+    """Fused Boris push and CIC current-deposit sums of one cell-sorted species.
+
+    Parameters
+    ----------
+    x : ndarray, float64, shape (n,)
+        Positions (global cells), sorted by cell as described by ``seg``; advanced in
+        place by ``(u_x/gamma) move`` (not wrapped).
+    ux, uy, uz : ndarray, float64 or float32, shape (n,)
+        ``u = gamma v / c``, advanced in place from t - dt/2 to t + dt/2.
+    w : ndarray (n,) or None
+        Per-particle weight factor (relative to the species charge-weight), or None.
+    seg : ndarray, int64, shape (n_local + 1,)
+        Segment offsets: local cell k owns particles ``seg[k] .. seg[k+1] - 1``.
+    node_fields : ndarray, float64, shape (n_arr, 6)
+        Physical E, B on integer nodes (:func:`pic1d.kernels.fields.collocate_fields`).
+    x_offset : float
+        ``i_lo - N_GHOST``.
+    qm_half_dt : float
+        ``(q/m) dt / 2``.
+    pre, post : tuple of 3 floats, or None
+        Co-moving compression factors (as :func:`pic1d.kernels.push.push_boris`);
+        None when they are all 1 (a specialisation without the multiplications).
+    move : float
+        ``dt / (a_x dx)``.
+    deposit : bool
+        Compute the current sums (False: tracers and frozen fields; only the mover
+        counts are filled).
+    sums : ndarray, float64, shape (n_local, N_SUMS)
+        Output: per-segment sums (module docstring).
+    scratch : ndarray, float64, shape (n_chunks, 2, BLOCK)
+        Per-chunk scratch; the cells are cut into ``n_chunks`` contiguous ranges run in
+        parallel. Results do not depend on ``n_chunks``.
+    """
+    n_cells = seg.shape[0] - 1
+    n_chunks = scratch.shape[0]
+    for ch in prange(n_chunks):
+        k0 = (ch * n_cells) // n_chunks
+        k1 = ((ch + 1) * n_cells) // n_chunks
+        for k in range(k0, k1):
+            j = k + N_GHOST
+            _segment(x, ux, uy, uz, w, seg[k], seg[k + 1], x_offset + j, node_fields, j,
+                     qm_half_dt, pre, post, move, deposit, scratch[ch, 0], scratch[ch, 1],
+                     sums[k])
+
+
+@njit(cache=True, error_model="numpy")
+def scatter_segment_currents(sums, qw, dx_over_dt, inv_a_y, inv_a_z, j_x, j_y, j_z):
+    """Add the currents of the per-segment sums to J' (cell order: deterministic).
+
+    Parameters
+    ----------
+    sums : ndarray, float64, shape (n_local, N_SUMS)
+        From :func:`push_deposit_sorted`.
+    qw : float
+        Species charge times weight (e n0 per particle per cell).
+    dx_over_dt : float
+        ``dx / dt``.
+    inv_a_y, inv_a_z : float
+        ``1 / a_y``, ``1 / a_z`` at t + dt/2.
+    j_x, j_y, j_z : ndarray, float64, shape (n_arr,)
+        J' on half nodes (x) and integer nodes (y, z), accumulated; ghosts need folding.
+    """
+    cx = qw * dx_over_dt
+    cy = 0.5 * qw * inv_a_y
+    cz = 0.5 * qw * inv_a_z
+    for k in range(sums.shape[0]):
+        s = sums[k]
+        j = k + N_GHOST
+        j_x[j - 1] -= cx * s[S_L]
+        j_x[j] += cx * (s[S_D] - s[S_R] + s[S_L])
+        j_x[j + 1] += cx * s[S_R]
+        j_y[j - 1] += cy * s[S_YL]
+        j_y[j] += cy * (2.0 * s[S_Y0] - s[S_Y1] - 2.0 * s[S_YL] + s[S_YR])
+        j_y[j + 1] += cy * (s[S_Y1] + s[S_YL] - 2.0 * s[S_YR])
+        j_y[j + 2] += cy * s[S_YR]
+        j_z[j - 1] += cz * s[S_ZL]
+        j_z[j] += cz * (2.0 * s[S_Z0] - s[S_Z1] - 2.0 * s[S_ZL] + s[S_ZR])
+        j_z[j + 1] += cz * (s[S_Z1] + s[S_ZL] - 2.0 * s[S_ZR])
+        j_z[j + 2] += cz * s[S_ZR]
+
+
+@njit(cache=True, parallel=True)
+def plan_sort_repair(x, seg, sums, x_offset, new_seg, move_start, src, dst, far):
+    """Moves that restore the cell sort after a push (see the module docstring).
+
+    Parameters
+    ----------
+    x : ndarray, float64, shape (n,)
+        Positions after the push (not wrapped).
+    seg : ndarray, int64, shape (n_local + 1,)
+        Segment offsets before the push.
+    sums : ndarray, float64, shape (n_local, N_SUMS)
+        Mover counts ``sums[:, S_NL]``, ``sums[:, S_NR]`` of the push.
+    x_offset : float
+        ``i_lo - N_GHOST``.
+    new_seg : ndarray, int64, shape (n_local + 1,)
+        Output: offsets after the repair. ``new_seg[0]`` is the number of left movers of
+        cell 0 (placed at the front, ``[0, new_seg[0])``) and ``n - new_seg[n_local]``
+        the right movers of the last cell (placed at the back).
+    move_start : ndarray, int64, shape (n_local + 1,)
+        Scratch: where each segment's moves start in ``src``/``dst``.
+    src, dst : ndarray, int64, length >= 2 * (number of movers)
+        Output: move particle ``src[m]`` to ``dst[m]``; unused entries are -1.
+    far : ndarray, int64, shape (n_local,)
+        Output: 1 for cells with a particle that moved a cell or more (then the plan is
+        invalid and the step must stop), else 0.
+
+    Returns
+    -------
+    int
+        Number of entries of ``src``/``dst`` used (including the -1 entries).
+    """
+    n_cells = seg.shape[0] - 1
+    move_start[0] = 0
+    for k in range(n_cells):
+        move_start[k + 1] = move_start[k] + 2 * (int(sums[k, S_NL]) + int(sums[k, S_NR]))
+    for k in range(n_cells):
+        nr_prev = int(sums[k - 1, S_NR]) if k > 0 else 0
+        new_seg[k] = seg[k] + int(sums[k, S_NL]) - nr_prev
+    new_seg[n_cells] = seg[n_cells] - int(sums[n_cells - 1, S_NR])
+    total = move_start[n_cells]
+    for k in prange(n_cells):
+        far[k] = 0
+        nl = int(sums[k, S_NL])
+        nr = int(sums[k, S_NR])
+        m0 = move_start[k]
+        m_end = move_start[k + 1]
+        if nl + nr > 0:
+            s0 = seg[k]
+            s1 = seg[k + 1]
+            xc = x_offset + (k + N_GHOST)
+            xc1 = xc + 1.0
+            nr_prev = int(sums[k - 1, S_NR]) if k > 0 else 0
+            nl_next = int(sums[k + 1, S_NL]) if k + 1 < n_cells else 0
+            left_to = s0 - nr_prev  # first slot of the left movers (end of cell k-1)
+            right_to = s1 + nl_next - nr  # first slot of the right movers (start of k+1)
+            mid0 = s0 + nl
+            mid1 = s1 - nr
+            # pass 1: movers go to their new cell (chunks without movers are skipped by a
+            # vectorisable test); their old positions are kept in order in src[m0:m]
+            m = m0
+            for c0 in range(s0, s1, _SCAN):
+                c1 = min(c0 + _SCAN, s1)
+                xs = x[c0:c1]
+                bad = 0
+                for q in range(xs.shape[0]):
+                    v = xs[q]
+                    bad |= (v < xc) | (v >= xc1)
+                if bad == 0:
+                    continue
+                for p in range(c0, c1):
+                    r = x[p] - xc
+                    if r < 0.0 or r >= 1.0:
+                        if r < -1.0 or r >= 2.0:
+                            far[k] = 1
+                        if m - m0 == nl + nr:  # more movers than counted: corrupt state
+                            far[k] = 1
+                            break
+                        src[m] = p
+                        if r < 0.0:
+                            dst[m] = left_to
+                            left_to += 1
+                        else:
+                            dst[m] = right_to
+                            right_to += 1
+                        m += 1
+            n_mov = m - m0
+            if n_mov != nl + nr or far[k]:
+                far[k] = 1  # the plan is invalid; the caller raises
+                m0 = m
+                n_mov = 0
+                mid0 = s0
+                mid1 = s1
+            # pass 2: stayers in the edge slots move into the holes (movers' old
+            # positions inside [mid0, mid1)); both lists come out of the mover list
+            i_m = m0  # walks the mover list (sorted by old position)
+            i_h = m0  # next hole candidate
+            for p in range(s0, mid0):
+                while i_m < m0 + n_mov and src[i_m] < p:
+                    i_m += 1
+                if i_m < m0 + n_mov and src[i_m] == p:
+                    continue
+                while src[i_h] < mid0:
+                    i_h += 1
+                src[m] = p
+                dst[m] = src[i_h]
+                i_h += 1
+                m += 1
+            for p in range(mid1, s1):
+                while i_m < m0 + n_mov and src[i_m] < p:
+                    i_m += 1
+                if i_m < m0 + n_mov and src[i_m] == p:
+                    continue
+                while src[i_h] < mid0:
+                    i_h += 1
+                src[m] = p
+                dst[m] = src[i_h]
+                i_h += 1
+                m += 1
+            m0 = m
+        while m0 < m_end:
+            src[m0] = -1
+            dst[m0] = -1
+            m0 += 1
+    return total
+
+
+#: particles per chunk of the mover scan of :func:`plan_sort_repair`
+_SCAN = 32
+
+
+@njit(cache=True)
+def apply_moves_column(arr, src, dst, n_moves, tmp):
+    """``arr[dst[m]] = arr_old[src[m]]`` for the planned moves (entries -1 skipped).
+
+    Parameters
+    ----------
+    arr : ndarray, 1D or 2D (rows are particles)
+        A per-particle array.
+    src, dst : ndarray, int64
+        From :func:`plan_sort_repair`.
+    n_moves : int
+        Entries used.
+    tmp : ndarray, same dtype and trailing shape as ``arr``, length >= n_moves
+        Scratch.
+    """
+    for m in range(n_moves):
+        if src[m] >= 0:
+            tmp[m] = arr[src[m]]
+    for m in range(n_moves):
+        if dst[m] >= 0:
+            arr[dst[m]] = tmp[m]
+
+
+@njit(cache=True)
+def cell_counts(x, x_offset, n_cells, counts):
+    """Particles per local cell (``counts[k]``, k = floor(x - x_offset) - N_GHOST);
+    returns False if a particle lies outside the local cells."""
+    counts[:] = 0
+    for p in range(x.shape[0]):
+        k = int(math.floor(x[p] - x_offset)) - N_GHOST
+        if k < 0 or k >= n_cells:
+            return False
+        counts[k] += 1
+    return True
+
+
+@njit(cache=True)
+def is_cell_sorted(x, x_offset):
+    """True if the cells ``floor(x - x_offset)`` never decrease along the array."""
+    last = -(1 << 62)
+    for p in range(x.shape[0]):
+        k = int(math.floor(x[p] - x_offset))
+        if k < last:
+            return False
+        last = k
+    return True

@@ -162,11 +162,64 @@ def bench_tracers(deck: str | Path | None = None, steps: int = 1000, warmup: int
             "tracer_over_plasma": tracer_ns / plasma_ns}  # fmt: skip
 
 
+def bench_config(deck: str | Path | None = None, ppc: int | None = None) -> Config:
+    """The benchmark deck, optionally with ``[plasma] ppc`` replaced (per species)."""
+    import tomllib
+
+    from pic1d.deck import parse_deck
+    from pic1d.sweep import set_key, to_toml
+
+    path = Path(deck or BENCH_DECK)
+    if ppc is None:
+        return load_deck(path)
+    raw = tomllib.loads(path.read_text())
+    set_key(raw, "plasma.ppc", int(ppc))
+    return parse_deck(to_toml(raw), name=path.stem)
+
+
+def _rss_bytes() -> int:
+    """Current resident set size of this process (bytes)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_per_particle(deck: str | Path | None = None, ppc: int | None = None,
+                        steps: int = 5) -> dict:
+    """Bytes per plasma particle of a float64 run: (peak RSS - RSS before loading) / N.
+
+    A small copy of the case is run first so that compiled kernels and the interpreter
+    are in the baseline; the measured case then loads and runs ``steps`` steps. Meant to
+    run in a fresh process (``pic1d bench --memory``), since the peak is per process.
+    """
+    import numba
+
+    from pic1d.simulation import Simulation
+
+    numba.set_num_threads(1)
+    cfg = bench_config(deck, ppc)
+    small = replace(cfg, grid=replace(cfg.grid, cells=64))
+    warm = Simulation(bench_config(deck, 4) if ppc else small)
+    warm.initialize()
+    for _ in range(3):
+        warm.advance()
+    del warm
+    baseline = _rss_bytes()
+    sim = Simulation(cfg)
+    sim.initialize()
+    for _ in range(steps):
+        sim.advance()
+    n = sim.particle_count()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"particles": n, "ppc_per_species": [s.ppc for s in cfg.species],
+            "baseline_rss_bytes": baseline, "peak_rss_bytes": peak,
+            "bytes_per_particle": (peak - baseline) / n}  # fmt: skip
+
+
 def run_benchmark(deck: str | Path | None = None, threads=(1, 2),
                   precisions=("float64", "float32"), steps: int = 1000,
-                  warmup: int = 100) -> dict:
+                  warmup: int = 100, ppc: int | None = None, tracers: bool = True) -> dict:
     """Run the benchmark matrix and return the JSON-ready dictionary."""
-    base = load_deck(deck or BENCH_DECK)
+    base = bench_config(deck, ppc)
     results = []
     for prec in precisions:
         cfg = replace(base, run=replace(base.run, precision=prec))
@@ -175,9 +228,10 @@ def run_benchmark(deck: str | Path | None = None, threads=(1, 2),
             log.info("%s, %d thread(s): %.2f ns/particle/step", prec, n,
                      res["ns_per_particle_step"])  # fmt: skip
             results.append(res)
-    tracer = bench_tracers(deck, steps=steps, warmup=warmup)
-    log.info("tracers with in-situ accumulators: %.2f ns/tracer/step (%.2fx a plasma particle)",
-             tracer["ns_per_tracer_step"], tracer["tracer_over_plasma"])  # fmt: skip
+    tracer = bench_tracers(deck, steps=steps, warmup=warmup) if tracers else None
+    if tracer:
+        log.info("tracers with in-situ accumulators: %.2f ns/tracer/step (%.2fx a plasma "
+                 "particle)", tracer["ns_per_tracer_step"], tracer["tracer_over_plasma"])
     return {
         "tracers": tracer,
         "case": {
@@ -269,11 +323,18 @@ def run_scaling(deck: str | None = None, steps: int = 1000, warmup: int = 100) -
 
 
 def cmd_bench(args) -> int:
-    """``pic1d bench [--json FILE] [--steps N] [--deck DECK] [--scaling]``."""
-    if getattr(args, "scaling", False):
+    """``pic1d bench [--json FILE] [--steps N] [--deck DECK] [--ppc N] [--scaling |
+    --memory]``."""
+    ppc = getattr(args, "ppc", None)
+    if getattr(args, "memory", False):
+        out = memory_per_particle(args.deck, ppc)
+        log.info("%.1f bytes per particle (peak RSS %.0f MB, %d particles)",
+                 out["bytes_per_particle"], out["peak_rss_bytes"] / 1e6, out["particles"])
+    elif getattr(args, "scaling", False):
         out = run_scaling(args.deck, steps=args.steps, warmup=args.warmup)
     else:
-        out = run_benchmark(args.deck, steps=args.steps, warmup=args.warmup)
+        out = run_benchmark(args.deck, steps=args.steps, warmup=args.warmup, ppc=ppc,
+                            tracers=ppc is None)  # fmt: skip
     text = json.dumps(out, indent=2)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

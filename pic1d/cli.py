@@ -172,7 +172,7 @@ def _run_control_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """``pic1d bench [--json [FILE]]``."""
+    """``pic1d bench [--json [FILE]] [--ppc N] [--scaling | --memory]``."""
     from pic1d.bench import cmd_bench as run
 
     if args.json == "-":
@@ -229,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--warmup", type=int, default=100, help="warm-up steps")
     pb.add_argument("--scaling", action="store_true",
                     help="1 rank vs 2 ranks (domains, replicas) parallel efficiency")
+    pb.add_argument("--ppc", type=int, help="particles per cell per species (default: the "
+                    "deck's 128); e.g. 16384, the reference run's density (no tracer case)")
+    pb.add_argument("--memory", action="store_true",
+                    help="bytes per particle from the peak RSS of a float64 run (use a fresh "
+                    "process; with --ppc for the size)")
     pb.set_defaults(func=cmd_bench)
 
     ps = sub.add_parser("sweep", help="expand a parameter sweep into decks, an index and a "

@@ -241,14 +241,53 @@ class Species:
             self.u0[: self.n, 1] = uy
             self.u0[: self.n, 2] = uz
         else:
+            self._load_thermal_in_chunks(seed, i_lo, n_local, keep)
+
+    #: particles generated per call of the loader (bounds the temporary memory)
+    LOAD_CHUNK = 1 << 20
+
+    def _load_thermal_in_chunks(self, seed: int, i_lo: int, n_local: int,
+                                keep: slice | None) -> None:
+        """Fill the arrays cell range by cell range, so the peak memory of loading is the
+        particle arrays plus one chunk (the random streams are keyed per cell, so the
+        result is identical to one call for the whole domain)."""
+        c = self.cfg
+        start = 0 if keep is None or keep.start is None else keep.start
+        step = 1 if keep is None or keep.step is None else keep.step
+        n_total = c.ppc * n_local
+        self.allocate(len(range(start, n_total, step)))
+        cells_per_chunk = max(1, self.LOAD_CHUNK // max(c.ppc, 1))
+        pos = 0
+        for c0 in range(0, n_local, cells_per_chunk):
+            n_cells = min(cells_per_chunk, n_local - c0)
             x, ux, uy, uz = load_thermal_cells(
-                seed, c.index, c.position_group, i_lo, n_local, c.ppc, c.theta,
+                seed, c.index, c.position_group, i_lo + c0, n_cells, c.ppc, c.theta,
                 anisotropy=c.anisotropy, drift=c.drift, placement=c.placement,
                 dtype=self.dtype,
             )  # fmt: skip
-            if keep is not None:
-                x, ux, uy, uz = (a[keep] for a in (x, ux, uy, uz))
-            self.set_particles(x, ux, uy, uz)
+            first = (start - c0 * c.ppc) % step
+            sel = slice(first, None, step)
+            m = len(range(first, n_cells * c.ppc, step))
+            for dst, src in ((self.x, x), (self.ux, ux), (self.uy, uy), (self.uz, uz)):
+                dst[pos : pos + m] = src[sel]
+            pos += m
+
+    def allocate(self, n: int, margin: float = CAPACITY_MARGIN) -> None:
+        """Zeroed arrays for ``n`` particles (with spare capacity and front slack); the
+        caller fills ``x[:n]`` etc."""
+        cap = max(int(n * (1.0 + margin)) + 16, 16)
+        front = self._default_front(n)
+
+        def zeros(dtype):
+            return np.zeros(front + cap, dtype=dtype)[front:]
+
+        self.x = zeros(np.float64)
+        self.ux = zeros(self.dtype)
+        self.uy = zeros(self.dtype)
+        self.uz = zeros(self.dtype)
+        self.ids = None
+        self.n = n
+        self.seg = None
 
     def expected_count(self, n_global: int) -> int:
         """Number of particles of this species in the whole box."""

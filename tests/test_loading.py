@@ -355,3 +355,35 @@ def test_tracer_counts_and_split_independence():
     assert np.array_equal(ids, 10**9 + np.arange(15, 25))
     other = L.load_tracer_cells(9, 5, 0, nc, **kw)  # other species: other stream
     assert not np.any(other[1] == full[1])
+
+
+@pytest.mark.parametrize("keep", [None, slice(1, None, 3)])
+def test_chunked_species_load_equals_one_call(keep):
+    """Species.load fills its arrays chunk by chunk (bounded memory); the particles are
+    bitwise those of one loader call for the whole domain (also for a replica's share)."""
+    from pic1d.deck import parse_deck
+    from pic1d.species import Species
+    from tests.conftest import THERMAL_SPECIES
+
+    text = """
+[run]
+duration = "1 steps"
+[grid]
+cells = 40
+cells_per_de = 4
+[plasma]
+mass_ratio = 16
+beta = 1.0
+theta = 0.01
+ppc = 30
+""" + THERMAL_SPECIES
+    cfg = parse_deck(text, name="t")
+    sp = Species(cfg.species[1])
+    sp.LOAD_CHUNK = 100  # 3 cells per chunk: 14 chunks, the last one partial
+    sp.load(9, 2, 38, 40, keep=keep)
+    c = cfg.species[1]
+    ref = L.load_thermal_cells(9, c.index, c.position_group, 2, 38, c.ppc, c.theta,
+                               anisotropy=c.anisotropy, drift=c.drift, placement=c.placement)
+    sel = keep if keep is not None else slice(None)
+    for got, want in zip(sp.live(), ref, strict=True):
+        np.testing.assert_array_equal(got, want[sel])

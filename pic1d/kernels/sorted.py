@@ -443,27 +443,41 @@ def plan_sort_repair(x, seg, sums, x_offset, new_seg, move_start, src, dst, far)
 _SCAN = 32
 
 
+@njit(cache=True, parallel=True)
+def _gather_moved(arr, src, n_moves, tmp):
+    for m in prange(n_moves):
+        if src[m] >= 0:
+            tmp[m] = arr[src[m]]
+
+
+@njit(cache=True, parallel=True)
+def _scatter_moved(arr, dst, n_moves, tmp):
+    for m in prange(n_moves):
+        if dst[m] >= 0:
+            arr[dst[m]] = tmp[m]
+
+
 @njit(cache=True)
 def apply_moves_column(arr, src, dst, n_moves, tmp):
     """``arr[dst[m]] = arr_old[src[m]]`` for the planned moves (entries -1 skipped).
 
+    The gather and the scatter are separate parallel kernels: fused into one loop (as
+    numba's parfor fusion would do with two loops here) a slot could be overwritten before
+    it is read.
+
     Parameters
     ----------
-    arr : ndarray, 1D or 2D (rows are particles)
-        A per-particle array.
+    arr : ndarray, 1D
+        A per-particle column.
     src, dst : ndarray, int64
-        From :func:`plan_sort_repair`.
+        From :func:`plan_sort_repair` (each slot appears at most once in each).
     n_moves : int
         Entries used.
-    tmp : ndarray, same dtype and trailing shape as ``arr``, length >= n_moves
+    tmp : ndarray, same dtype as ``arr``, length >= n_moves
         Scratch.
     """
-    for m in range(n_moves):
-        if src[m] >= 0:
-            tmp[m] = arr[src[m]]
-    for m in range(n_moves):
-        if dst[m] >= 0:
-            arr[dst[m]] = tmp[m]
+    _gather_moved(arr, src, n_moves, tmp)
+    _scatter_moved(arr, dst, n_moves, tmp)
 
 
 @njit(cache=True)

@@ -249,3 +249,17 @@ def test_cell_sort_state_survives_migration_with_wrap():
         for k in range(16):
             assert np.all(cells[sp.seg[k] : sp.seg[k + 1]] == k)
     assert isinstance(sim.cell_sort[0], CellSort)
+
+
+def test_bench_config_overrides_particles_per_cell():
+    """`pic1d bench --ppc N` runs the standard case with N particles per cell per species
+    (weights follow: the density stays n0)."""
+    from pic1d.bench import bench_config
+
+    base = bench_config()
+    cfg = bench_config(ppc=16384)
+    assert [s.ppc for s in base.species] == [128, 128]
+    assert [s.ppc for s in cfg.species] == [16384, 16384]
+    for a, b in zip(base.species, cfg.species, strict=True):
+        assert a.weight * a.ppc == pytest.approx(b.weight * b.ppc, rel=1e-12)
+    assert cfg.grid == base.grid

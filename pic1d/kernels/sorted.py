@@ -409,18 +409,8 @@ def plan_sort_repair(x, seg, sums, x_offset, new_seg, move_start, src, dst, far)
             # positions inside [mid0, mid1)); both lists come out of the mover list
             i_m = m0  # walks the mover list (sorted by old position)
             i_h = m0  # next hole candidate
-            for p in range(s0, mid0):
-                while i_m < m0 + n_mov and src[i_m] < p:
-                    i_m += 1
-                if i_m < m0 + n_mov and src[i_m] == p:
-                    continue
-                while src[i_h] < mid0:
-                    i_h += 1
-                src[m] = p
-                dst[m] = src[i_h]
-                i_h += 1
-                m += 1
-            for p in range(mid1, s1):
+            for q in range((mid0 - s0) + (s1 - mid1)):  # the edge slots, in order
+                p = s0 + q if s0 + q < mid0 else mid1 + (q - (mid0 - s0))
                 while i_m < m0 + n_mov and src[i_m] < p:
                     i_m += 1
                 if i_m < m0 + n_mov and src[i_m] == p:

@@ -388,20 +388,9 @@ class MPIDomain(SerialDomain):
         for c, arr in enumerate(columns):
             pack_rows(arr, self._leave_left, n_l, self._send_l, c)
             pack_rows(arr, self._leave_right, n_r, self._send_r, c)
-        counts_out = np.array([n_l, cols, n_r, cols], dtype=np.int64)
-        counts_in = np.zeros(4, dtype=np.int64)
-        self._exchange(counts_out[0:2], counts_out[2:4], counts_in[0:2], counts_in[2:4])
-        in_l, in_r = int(counts_in[0]), int(counts_in[2])
-        if counts_in[1] != cols or counts_in[3] != cols:
-            raise RuntimeError(
-                f"migration of species {species.name!r}: this rank moves {cols} per-particle "
-                f"columns but a neighbour moves {counts_in[1]}/{counts_in[3]} (per-particle "
-                "arrays must be created on every rank)"
-            )
-        self._recv_l = self._buffer(self._recv_l, max(in_l, 1), cols)
-        self._recv_r = self._buffer(self._recv_r, max(in_r, 1), cols)
-        self._exchange(self._send_l[:n_l], self._send_r[:n_r], self._recv_l[:in_l],
-                       self._recv_r[:in_r])  # fmt: skip
+        recv_l, recv_r = self.exchange_rows(self._send_l[:n_l], self._send_r[:n_r], cols,
+                                            species.name)  # fmt: skip
+        in_l, in_r = recv_l.shape[0], recv_r.shape[0]
         # remove the leavers: merge the two sorted index lists, fill holes from the end
         n_out = n_l + n_r
         holes = self._holes[:n_out]
@@ -417,8 +406,8 @@ class MPIDomain(SerialDomain):
             species.grow(n_new)
             columns = species.particle_columns()
         for c, arr in enumerate(columns):
-            unpack_rows(self._recv_l, in_l, c, arr, n_keep)
-            unpack_rows(self._recv_r, in_r, c, arr, n_keep + in_l)
+            unpack_rows(recv_l, in_l, c, arr, n_keep)
+            unpack_rows(recv_r, in_r, c, arr, n_keep + in_l)
         species.n = n_new
         return None
 

@@ -53,7 +53,7 @@ class CellSort:
         self.far = np.zeros(n_local, dtype=np.int64)
         self.new_seg = np.zeros(n_local + 1, dtype=np.int64)
         self.move_start = np.zeros(n_local + 1, dtype=np.int64)
-        self.scratch = np.zeros((N_CHUNKS, 2, BLOCK))
+        self.scratch = np.zeros((N_CHUNKS, 3, BLOCK))
         self.src = np.zeros(64, dtype=np.int64)
         self.dst = np.zeros(64, dtype=np.int64)
         self.tmp: dict[np.dtype, np.ndarray] = {}
@@ -88,9 +88,9 @@ class CellSort:
         w = sp.extra["qw"][: sp.n] if ("qw" in sp.extra and deposit) else None
         if all(f == 1.0 for f in (*pre, *post)):
             pre = post = None
-        else:
-            pre = tuple(float(f) for f in pre)
-            post = tuple(float(f) for f in post)
+        else:  # in the momentum precision, so float32 storage keeps float32 arithmetic
+            pre = tuple(sp.dtype.type(f) for f in pre)
+            post = tuple(sp.dtype.type(f) for f in post)
         push_deposit_sorted(x, ux, uy, uz, w, sp.seg, node_fields, x_offset, qm_half_dt,
                             pre, post, move, deposit, self.sums, self.scratch)  # fmt: skip
         self.deposited = deposit

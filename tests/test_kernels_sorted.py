@@ -74,16 +74,18 @@ def test_fused_kernel_matches_split_reference(dtype, compress, weights):
                     j_ref[0], j_ref[1], j_ref[2], np.zeros((4, 3, n_arr)), 1)  # fmt: skip
 
     sums = np.zeros((N_CELLS, N_SUMS))
+    if compress:  # as CellSort.push: factors in the momentum precision
+        pre, post = (tuple(dtype(f) for f in fs) for fs in (pre, post))
     push_deposit_sorted(x, ux, uy, uz, w, seg, nf, X_OFFSET, qm_half_dt, pre, post, move,
-                        True, sums, np.zeros((5, 2, 256)))  # fmt: skip
+                        True, sums, np.zeros((5, 3, 256)))  # fmt: skip
     j_new = np.zeros((3, n_arr))
     scatter_segment_currents(sums, 1.0 if weights else qw, dx_over_dt, inv_a_y, inv_a_z,
                              j_new[0], j_new[1], j_new[2])  # fmt: skip
     if weights:
         j_new *= qw
 
-    # float32: the reference moves with the stored (rounded) momenta, the fused kernel
-    # with the float64 ones (a 1e-7 relative difference of the displacement)
+    # float32: the reference pushes in float64 arithmetic, the fused kernel in float32
+    # (1e-7 relative round-off per operation, a few 1e-7 after the push)
     eps = 1e-6 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(x, xr, rtol=0, atol=move * eps)
     for a, b in ((ux, uxr), (uy, uyr), (uz, uzr)):
@@ -94,11 +96,13 @@ def test_fused_kernel_matches_split_reference(dtype, compress, weights):
     assert np.abs(j_new - j_ref).max() < (1e-5 if dtype == np.float32 else 1e-12) * scale
 
 
-def test_fused_kernel_conserves_charge_exactly():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_kernel_conserves_charge_exactly(dtype):
     """div J' of the segment sums equals the change of the CIC charge density of the
-    stored positions to round-off (continuity, Gauss's law)."""
+    stored positions to round-off (continuity, Gauss's law), also with float32 momenta
+    and float32 push arithmetic (positions and the deposit stay float64)."""
     rng = np.random.default_rng(5)
-    x, ux, uy, uz, seg = _sorted_particles(rng, spread=2.0)
+    x, ux, uy, uz, seg = _sorted_particles(rng, dtype, spread=2.0)
     nf = _node_fields(rng)
     n_arr = nf.shape[0]
     qw, move, dx_over_dt = 0.8, 0.45, 3.0
@@ -106,7 +110,7 @@ def test_fused_kernel_conserves_charge_exactly():
     deposit_charge(x, qw, X_OFFSET, rho0, 1)
     sums = np.zeros((N_CELLS, N_SUMS))
     push_deposit_sorted(x, ux, uy, uz, None, seg, nf, X_OFFSET, 0.3, None, None, move, True,
-                        sums, np.zeros((3, 2, 256)))  # fmt: skip
+                        sums, np.zeros((3, 3, 256)))  # fmt: skip
     j = np.zeros((3, n_arr))
     scatter_segment_currents(sums, qw, dx_over_dt, 1.0, 1.0, j[0], j[1], j[2])
     rho1 = np.zeros(n_arr)
@@ -132,7 +136,7 @@ def test_sort_repair_restores_the_cell_order():
     nf = _node_fields(rng)
     sums = np.zeros((N_CELLS, N_SUMS))
     push_deposit_sorted(x, ux, uy, uz, None, seg, nf, X_OFFSET, 0.1, None, None, 0.9, False,
-                        sums, np.zeros((4, 2, 256)))  # fmt: skip
+                        sums, np.zeros((4, 3, 256)))  # fmt: skip
     before = {int(i): (xv, uv) for i, xv, uv in zip(ids, x, ux, strict=True)}
     new_seg = np.zeros_like(seg)
     n_mov = 2 * int(sums[:, S_NL].sum() + sums[:, S_NR].sum())

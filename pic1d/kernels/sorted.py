@@ -80,6 +80,43 @@ def _ov_particle_weight(w, p):
     return impl
 
 
+def like(value, ref):
+    """``value`` in the precision of ``ref`` (an array or a scalar): float32 for float32
+    (float32 storage: float32 arithmetic), otherwise unchanged."""
+    return np.asarray(ref).dtype.type(value)
+
+
+@overload(like, inline="always")
+def _ov_like(value, ref):
+    kind = ref.dtype if isinstance(ref, types.Array) else ref
+    if kind == types.float32:
+
+        def impl(value, ref):
+            return np.float32(value)
+
+    else:
+
+        def impl(value, ref):
+            return value
+
+    return impl
+
+
+def is_single(arr):
+    """True for float32 arrays (a compile-time constant inside the kernels)."""
+    return arr.dtype == np.float32
+
+
+@overload(is_single, inline="always")
+def _ov_is_single(arr):
+    single = arr.dtype == types.float32
+
+    def impl(arr):
+        return single
+
+    return impl
+
+
 def scaled(u, factors, i):
     """``u * factors[i]``, or ``u`` when ``factors`` is None (no compression)."""
     return u if factors is None else u * factors[i]
@@ -100,30 +137,70 @@ def _ov_scaled(u, factors, i):
     return impl
 
 
+@njit(inline="always", error_model="numpy", fastmath=_FAST)
+def _boris_cic(fo, ux, uy, uz, cf, pre, post):
+    """Boris push of one particle at offset ``fo`` in its cell, in the precision of ``fo``.
+
+    ``cf = (e0x, e0y, e0z, b0x, b0y, b0z, e1x, ..., b1z)``: the cell's gather coefficients
+    ``h F_j`` and ``h (F_(j+1) - F_j)`` (``h = (q/m) dt/2``), so ``h F(x) = F0 + fo F1``.
+    Returns the new ``u`` (after the ``post`` factors)."""
+    one = like(1.0, fo)
+    two = one + one
+    ex = cf[0] + fo * cf[6]
+    ey = cf[1] + fo * cf[7]
+    ez = cf[2] + fo * cf[8]
+    bx = cf[3] + fo * cf[9]
+    by = cf[4] + fo * cf[10]
+    bz = cf[5] + fo * cf[11]
+    umx = scaled(ux, pre, 0) + ex
+    umy = scaled(uy, pre, 1) + ey
+    umz = scaled(uz, pre, 2) + ez
+    # t = hB/gamma-, s = 2t/(1+t^2) with one square root and one division:
+    # q = 1/(sqrt(A) C), A = gamma-^2, C = A + (hB)^2 = A (1 + t^2)
+    a2 = one + umx * umx + umy * umy + umz * umz
+    sa = math.sqrt(a2)
+    cc = a2 + (bx * bx + by * by + bz * bz)
+    q = one / (sa * cc)
+    f = cc * q
+    g = two * a2 * sa * q
+    tx = f * bx
+    ty = f * by
+    tz = f * bz
+    sx = g * tx
+    sy = g * ty
+    sz = g * tz
+    upx = umx + (umy * tz - umz * ty)
+    upy = umy + (umz * tx - umx * tz)
+    upz = umz + (umx * ty - umy * tx)
+    umx += upy * sz - upz * sy
+    umy += upz * sx - upx * sz
+    umz += upx * sy - upy * sx
+    return scaled(umx + ex, post, 0), scaled(umy + ey, post, 1), scaled(umz + ez, post, 2)
+
+
 @njit(cache=True, error_model="numpy", fastmath=_FAST)
 def _segment(x, ux, uy, uz, w, p0, p1, xc, nf, j, h, pre, post, move, deposit, s_fo, s_ig,
-             out):
+             s_aux, out):
     """Push (and sum the deposit of) the particles [p0, p1) of the cell with left node
     ``j`` (array index) and left edge ``xc`` (global cells); sets ``out[:N_SUMS]``.
 
     Blocks of :data:`BLOCK` particles are pushed by one vectorised loop (gather with the
     cell-constant coefficients ``h F_j``, ``h (F_(j+1) - F_j)``; Boris; move) that keeps
-    ``fo`` and ``1/gamma`` in the scratch, then summed by a second one. ``fo`` and
-    ``r = x_new - xc`` are single subtractions of stored values (exact), so reassociation
-    elsewhere changes round-off only, never charge conservation.
+    ``fo`` and ``1/gamma`` in the scratch, then summed by a second one. The push runs in
+    the precision of the momenta; positions, ``fo``, ``r`` and the sums are float64. With
+    float32 momenta the push loop is split from the float64 ``fo`` and move loops so that
+    it touches float32 values only (8 vector lanes instead of 4; ``s_aux`` holds the
+    float32 ``fo`` and ``1/gamma``). ``fo`` and ``r = x_new - xc`` are single subtractions
+    of stored values (exact), so reassociation elsewhere changes round-off only, never
+    charge conservation.
     """
-    e0x = h * nf[j, 0]
-    e0y = h * nf[j, 1]
-    e0z = h * nf[j, 2]
-    b0x = h * nf[j, 3]
-    b0y = h * nf[j, 4]
-    b0z = h * nf[j, 5]
-    e1x = h * nf[j + 1, 0] - e0x
-    e1y = h * nf[j + 1, 1] - e0y
-    e1z = h * nf[j + 1, 2] - e0z
-    b1x = h * nf[j + 1, 3] - b0x
-    b1y = h * nf[j + 1, 4] - b0y
-    b1z = h * nf[j + 1, 5] - b0z
+    cf = (like(h * nf[j, 0], ux), like(h * nf[j, 1], ux), like(h * nf[j, 2], ux),
+          like(h * nf[j, 3], ux), like(h * nf[j, 4], ux), like(h * nf[j, 5], ux),
+          like(h * nf[j + 1, 0] - h * nf[j, 0], ux), like(h * nf[j + 1, 1] - h * nf[j, 1], ux),
+          like(h * nf[j + 1, 2] - h * nf[j, 2], ux), like(h * nf[j + 1, 3] - h * nf[j, 3], ux),
+          like(h * nf[j + 1, 4] - h * nf[j, 4], ux), like(h * nf[j + 1, 5] - h * nf[j, 5], ux))
+    one = like(1.0, ux)
+    move_t = like(move, ux)
     sd = 0.0
     sl = 0.0
     sr = 0.0
@@ -145,47 +222,39 @@ def _segment(x, ux, uy, uz, w, p0, p1, xc, nf, j, h, pre, post, move, deposit, s
         uzs = uz[b0 : b0 + m]
         fos = s_fo[:m]
         igs = s_ig[:m]
-        for k in range(m):
-            fo = xs[k] - xc
-            fos[k] = fo
-            ex = e0x + fo * e1x
-            ey = e0y + fo * e1y
-            ez = e0z + fo * e1z
-            bx = b0x + fo * b1x
-            by = b0y + fo * b1y
-            bz = b0z + fo * b1z
-            umx = scaled(np.float64(uxs[k]), pre, 0) + ex
-            umy = scaled(np.float64(uys[k]), pre, 1) + ey
-            umz = scaled(np.float64(uzs[k]), pre, 2) + ez
-            # t = hB/gamma-, s = 2t/(1+t^2) with one square root and one division:
-            # q = 1/(sqrt(A) C), A = gamma-^2, C = A + (hB)^2 = A (1 + t^2)
-            a2 = 1.0 + umx * umx + umy * umy + umz * umz
-            sa = math.sqrt(a2)
-            cc = a2 + (bx * bx + by * by + bz * bz)
-            q = 1.0 / (sa * cc)
-            f = cc * q
-            g = 2.0 * a2 * sa * q
-            tx = f * bx
-            ty = f * by
-            tz = f * bz
-            sx = g * tx
-            sy = g * ty
-            sz = g * tz
-            upx = umx + (umy * tz - umz * ty)
-            upy = umy + (umz * tx - umx * tz)
-            upz = umz + (umx * ty - umy * tx)
-            umx += upy * sz - upz * sy
-            umy += upz * sx - upx * sz
-            umz += upx * sy - upy * sx
-            vx = scaled(umx + ex, post, 0)
-            vy = scaled(umy + ey, post, 1)
-            vz = scaled(umz + ez, post, 2)
-            uxs[k] = vx
-            uys[k] = vy
-            uzs[k] = vz
-            inv_g = 1.0 / math.sqrt(1.0 + vx * vx + vy * vy + vz * vz)
-            xs[k] = xs[k] + vx * (move * inv_g)
-            igs[k] = inv_g
+        if is_single(ux):
+            # float32: the push loop touches float32 values only (8 lanes); fo and the
+            # move are done by float64 loops around it
+            f32 = s_aux.view(np.float32)
+            fo32 = f32[:m]
+            st32 = f32[BLOCK : BLOCK + m]
+            for k in range(m):
+                fo = xs[k] - xc
+                fos[k] = fo
+                fo32[k] = like(fo, ux)
+            for k in range(m):
+                fot = fo32[k]
+                vx, vy, vz = _boris_cic(fot, uxs[k], uys[k], uzs[k], cf, pre, post)
+                uxs[k] = vx
+                uys[k] = vy
+                uzs[k] = vz
+                st32[k] = one / math.sqrt(one + vx * vx + vy * vy + vz * vz)
+            for k in range(m):
+                inv_g = np.float64(st32[k])
+                igs[k] = inv_g
+                xs[k] = xs[k] + np.float64(uxs[k]) * (move * inv_g)
+        else:
+            for k in range(m):
+                fo = xs[k] - xc
+                fos[k] = fo
+                fot = like(fo, ux)
+                vx, vy, vz = _boris_cic(fot, uxs[k], uys[k], uzs[k], cf, pre, post)
+                uxs[k] = vx
+                uys[k] = vy
+                uzs[k] = vz
+                inv_g = one / math.sqrt(one + vx * vx + vy * vy + vz * vz)
+                xs[k] = xs[k] + vx * (move_t * inv_g)
+                igs[k] = inv_g
         if deposit:
             for k in range(m):
                 r = xs[k] - xc
@@ -240,7 +309,9 @@ def push_deposit_sorted(x, ux, uy, uz, w, seg, node_fields, x_offset, qm_half_dt
         Positions (global cells), sorted by cell as described by ``seg``; advanced in
         place by ``(u_x/gamma) move`` (not wrapped).
     ux, uy, uz : ndarray, float64 or float32, shape (n,)
-        ``u = gamma v / c``, advanced in place from t - dt/2 to t + dt/2.
+        ``u = gamma v / c``, advanced in place from t - dt/2 to t + dt/2. The Boris push
+        runs in this precision (float32: float32 arithmetic, as Tristan-MP's default
+        single precision; relative round-off ~1e-7 per step).
     w : ndarray (n,) or None
         Per-particle weight factor (relative to the species charge-weight), or None.
     seg : ndarray, int64, shape (n_local + 1,)
@@ -252,8 +323,9 @@ def push_deposit_sorted(x, ux, uy, uz, w, seg, node_fields, x_offset, qm_half_dt
     qm_half_dt : float
         ``(q/m) dt / 2``.
     pre, post : tuple of 3 floats, or None
-        Co-moving compression factors (as :func:`pic1d.kernels.push.push_boris`);
-        None when they are all 1 (a specialisation without the multiplications).
+        Co-moving compression factors (as :func:`pic1d.kernels.push.push_boris`), in the
+        precision of the momenta (float32 factors keep float32 arithmetic); None when
+        they are all 1 (a specialisation without the multiplications).
     move : float
         ``dt / (a_x dx)``.
     deposit : bool
@@ -261,7 +333,7 @@ def push_deposit_sorted(x, ux, uy, uz, w, seg, node_fields, x_offset, qm_half_dt
         counts are filled).
     sums : ndarray, float64, shape (n_local, N_SUMS)
         Output: per-segment sums (module docstring).
-    scratch : ndarray, float64, shape (n_chunks, 2, BLOCK)
+    scratch : ndarray, float64, shape (n_chunks, 3, BLOCK)
         Per-chunk scratch; the cells are cut into ``n_chunks`` contiguous ranges run in
         parallel. Results do not depend on ``n_chunks``.
     """
@@ -274,7 +346,7 @@ def push_deposit_sorted(x, ux, uy, uz, w, seg, node_fields, x_offset, qm_half_dt
             j = k + N_GHOST
             _segment(x, ux, uy, uz, w, seg[k], seg[k + 1], x_offset + j, node_fields, j,
                      qm_half_dt, pre, post, move, deposit, scratch[ch, 0], scratch[ch, 1],
-                     sums[k])
+                     scratch[ch, 2], sums[k])
 
 
 @njit(cache=True, error_model="numpy")

@@ -311,6 +311,8 @@ def check_growth(run_dir: Path, out_dir: Path, cid: str, mode: str, species: str
 GAMMA_THRESHOLD = 1e-2
 #: sliding window of the LCP/RCP wave energies (1/Omega_i0)
 WAVE_WINDOW = 5.0
+#: the late (marginal-state) window of a compressing run, in tau_c before its end
+LATE_FRACTION = 0.1
 
 
 def wave_energies(run, window: float = WAVE_WINDOW) -> dict[str, np.ndarray]:
@@ -418,10 +420,11 @@ def _branch_check(res: dict[str, Any]) -> dict[str, Any]:
             "lcp_fraction": frac_lcp, "k": k, "omega": w, "P": p}  # fmt: skip
 
 
-def figure_compression(res: dict[str, Any], br: dict[str, Any], fit, fit_rows, out_dir: Path,
+def figure_compression(res: dict[str, Any], br: dict[str, Any], fit, fit_points, out_dir: Path,
                        name: str) -> Path:
     """(a) anisotropies with CGL and threshold; (b) LCP/RCP energy; (c) Delta-beta with the
-    marginal fit; (d) omega-k power after onset with the L branch."""
+    late points of the beta series and the marginal fit; (d) omega-k power after onset
+    with the L branch."""
     from postprocess import plots
 
     th, ions, elec = res["t_hist"], res["ions"], res["electrons"]
@@ -456,11 +459,15 @@ def figure_compression(res: dict[str, Any], br: dict[str, Any], fit, fit_rows, o
 
         c.xaxis.set_minor_formatter(NullFormatter())
         c.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+        for i, p in enumerate(fit_points[1:]):
+            c.scatter(p["beta_par"], p["delta"], s=4, marker="^s"[i % 2], color="0.3",
+                      label=rf"$\beta_0 = {p['beta0']:.3g}$, late")
         if fit is not None:
-            xx = np.geomspace(np.nanmin(bp[fit_rows]), np.nanmax(bp[fit_rows]), 20)
+            b_all = np.concatenate([p["beta_par"] for p in fit_points])
+            xx = np.geomspace(np.nanmin(b_all), np.nanmax(bp), 20)
             c.plot(xx, fit(xx), "r--", lw=1.2,
                    label=rf"$S={fit.S:.2f}$, $\alpha={fit.alpha:.2f}$")
-            c.legend(fontsize=7)
+        c.legend(fontsize=6)
         c.set_xlabel(r"$\beta_{\parallel i}$")
         c.set_ylabel(r"$\Delta_i$")
         plots.add_colorbar(c, sc, r"$t\,\Omega_{i0}$")
@@ -490,10 +497,31 @@ def figure_compression(res: dict[str, Any], br: dict[str, Any], fit, fit_rows, o
     return path
 
 
-def check_compression(run_dir: Path, out_dir: Path, cid: str = "2") -> tuple[list[Check],
-                                                                              dict[str, Any]]:
+def marginal_points(run_dir: str | Path, res: dict[str, Any] | None = None,
+                    late: float = LATE_FRACTION) -> dict[str, Any]:
+    """Ion (beta_par, Delta) history samples of the last ``late`` tau_c of a compressing
+    run (the marginal state), with their means and the run's initial beta."""
+    from postprocess.anisotropy import species_series
+
+    if res is None:
+        run = open_run(run_dir)
+        th = run.time_in("Omega_i0")
+        tau = float(run.param("tau_c")) * float(run.param("omega_ci0"))
+        ions = species_series(run.history, "ions")
+    else:
+        run, th, tau, ions = res["run"], res["t_hist"], res["tau_c"], res["ions"]
+    m = th >= th[-1] - late * tau
+    return {"beta_par": np.asarray(ions["beta_par"][m]), "delta": np.asarray(ions["anisotropy"][m]),
+            "beta_mean": float(np.mean(ions["beta_par"][m])),
+            "delta_mean": float(np.mean(ions["anisotropy"][m])),
+            "beta0": float(run.param("beta")), "t_from": float(th[-1] - late * tau)}
+
+
+def check_compression(run_dir: Path, out_dir: Path, cid: str = "2",
+                      series: tuple[Path, ...] = ()) -> tuple[list[Check], dict[str, Any]]:
     """Check 2: CGL phase, onset at the threshold, LCP waves on the L branch, marginal
-    stability S, alpha, and the whistler burst first."""
+    stability (late Delta_i in the study's band; S and alpha fitted across ``run_dir`` and
+    the runs of the beta ``series``), and the whistler burst first."""
     from postprocess.anisotropy import fit_marginal
 
     res = compression_analysis(run_dir)
@@ -553,7 +581,7 @@ def check_compression(run_dir: Path, out_dir: Path, cid: str = "2") -> tuple[lis
     # fit itself where one run spans enough beta_par to determine a power law
     t_fit = t_pk + 0.1 * res["tau_c"]
     rows = th >= t_fit
-    late = th >= th[-1] - 0.1 * res["tau_c"]
+    late = th >= th[-1] - LATE_FRACTION * res["tau_c"]
     b_late = float(np.mean(ions["beta_par"][late]))
     d_late = float(np.mean(ions["anisotropy"][late]))
     lo, hi = 0.3 * b_late ** -0.5, 0.6 * b_late ** -0.3
@@ -563,26 +591,39 @@ def check_compression(run_dir: Path, out_dir: Path, cid: str = "2") -> tuple[lis
         f"S beta^-alpha there: {lo:.3f}-{hi:.3f}",
         "inside S beta_par^-alpha for S = 0.3-0.6, alpha = 0.3-0.5", bool(lo <= d_late <= hi),
         d_late, {"beta_par": b_late, "band": [lo, hi]}))
+    # the marginal law itself: one run spans too little beta_par after saturation (its
+    # fit reflects the relaxation towards the marginal state), so S and alpha are fitted
+    # across the beta series (late windows of runs with beta0 = 6.3, 20, 63)
+    b_lo, b_hi = float(np.min(ions["beta_par"][rows])), float(np.max(ions["beta_par"][rows]))
+    pts = [marginal_points(run_dir, res)] + [marginal_points(d) for d in series]
     fit = None
     try:
-        fit = fit_marginal(ions["beta_par"][rows], ions["anisotropy"][rows])
+        fit = fit_marginal(np.concatenate([p["beta_par"] for p in pts]),
+                           np.concatenate([p["delta"] for p in pts]))
     except ValueError as exc:
         log.warning("marginal fit failed: %s", exc)
     if fit is not None:
-        b_lo, b_hi = float(np.min(ions["beta_par"][rows])), float(np.max(ions["beta_par"][rows]))
-        enough = b_hi / b_lo >= 1.5
-        why = "" if enough else "; not determined: beta_par spans < x1.5 after saturation"
-        rng = f"beta_par,i = {b_lo:.2f}-{b_hi:.2f}, t >= {t_fit:.0f} /Omega_i0{why}"
+        span = max(p["beta_mean"] for p in pts) / min(p["beta_mean"] for p in pts)
+        enough = len(pts) >= 3 and span >= 3.0
+        why = "" if enough else (f"; not determined: {len(pts)} run(s) spanning beta_par x"
+                                 f"{span:.1f} (need 3 runs over x3)")
+        runs_txt = ", ".join(f"beta0 = {p['beta0']:.3g}: Delta_i = {p['delta_mean']:.3f} at "
+                             f"beta_par,i = {p['beta_mean']:.2f}" for p in pts)
+        single = (f"; one run alone: beta_par,i = {b_lo:.2f}-{b_hi:.2f} after "
+                  f"t = {t_fit:.0f} /Omega_i0")
+        detail = {"S_err": fit.S_err, "alpha_err": fit.alpha_err, "n_points": fit.n_points,
+                  "runs": [{k: p[k] for k in ("beta0", "beta_mean", "delta_mean", "t_from")}
+                           for p in pts]}
         checks.append(Check(
-            f"{cid}.S", "marginal-stability fit Delta_i = S beta_par^-alpha: S",
-            f"S = {fit.S:.3g} +- {fit.S_err:.2g} ({rng})", "0.3 <= S <= 0.6",
-            (0.3 <= fit.S <= 0.6) if enough else None, fit.S,
-            {"S_err": fit.S_err, "n_points": fit.n_points, "beta_range": [b_lo, b_hi]}))
+            f"{cid}.S", "marginal-stability law Delta_i = S beta_par,i^-alpha across the beta "
+            "series (last 0.1 tau_c of each run): S",
+            f"S = {fit.S:.3g} +- {fit.S_err:.2g} ({runs_txt}{why})", "0.3 <= S <= 0.6",
+            (0.3 <= fit.S <= 0.6) if enough else None, fit.S, detail))
         checks.append(Check(
-            f"{cid}.alpha", "marginal-stability fit: alpha",
-            f"alpha = {fit.alpha:.3g} +- {fit.alpha_err:.2g}{why}", "0.3 <= alpha <= 0.5",
-            (0.3 <= fit.alpha <= 0.5) if enough else None, fit.alpha,
-            {"alpha_err": fit.alpha_err}))
+            f"{cid}.alpha", "marginal-stability law across the beta series: alpha",
+            f"alpha = {fit.alpha:.3g} +- {fit.alpha_err:.2g}{why}{single}",
+            "0.3 <= alpha <= 0.5", (0.3 <= fit.alpha <= 0.5) if enough else None, fit.alpha,
+            detail))
     # whistler first
     ok = bool(math.isfinite(t_on) and res["t_rcp_peak"] < t_on
               and res["t_aniso_e_peak"] < t_pk)
@@ -594,7 +635,7 @@ def check_compression(run_dir: Path, out_dir: Path, cid: str = "2") -> tuple[lis
         f"t = {t_pk:.1f} [1/Omega_i0]",
         "RCP peak before the LCP onset, Delta_e peak before Delta_i peak", ok,
         res["t_rcp_peak"]))
-    fig = figure_compression(res, br, fit, rows, out_dir, f"check{cid}_compression")
+    fig = figure_compression(res, br, fit, pts, out_dir, f"check{cid}_compression")
     for c in checks:
         c.figures.append(fig.name)
     return checks, res

@@ -14,7 +14,8 @@ Checks (details in validation/README.md and validation/checks.py):
    (a) ion cyclotron, (b) electron whistler: growth rate and k of the fastest growth vs
    the dispersion solver (15 %), polarisation;
 2. compression-driven IC instability: CGL phase, onset at the threshold, LCP waves on
-   the L branch, marginal stability S and alpha, the whistler burst first;
+   the L branch, marginal stability S and alpha (fitted across runs with beta0 = 6.3,
+   20, 63), the whistler burst first;
 3. CRe tracers in that run: D_mumu on the IC resonance contour, a pumping-gain band at
    the resonant momentum, growing in time and moving to higher p0;
 4. isotropic forcing of the electrons removes the RCP (whistler) burst, IC waves remain.
@@ -63,10 +64,14 @@ RUNS = {
     "whistler_anisotropy": DECKS / "whistler_anisotropy.toml",
     "compression_ic": DECKS / "compression_ic.toml",
     "compression_ic_forced": DECKS / "compression_ic_forced.toml",
+    "compression_ic_beta6": DECKS / "compression_ic_beta6.toml",
+    "compression_ic_beta63": DECKS / "compression_ic_beta63.toml",
 }
+#: runs with other initial beta, for the marginal-stability fit across beta (check 2)
+BETA_SERIES = ("compression_ic_beta6", "compression_ic_beta63")
 NEEDS = {
     "1": ["ic_anisotropy", "whistler_anisotropy"],
-    "2": ["compression_ic"],
+    "2": ["compression_ic", *BETA_SERIES],
     "3": ["compression_ic"],
     "4": ["compression_ic", "compression_ic_forced"],
 }
@@ -162,7 +167,9 @@ def analyse(only: list[str], runs_dir: Path, fig_dir: Path, runs: dict) -> list[
                                 False))
         else:
             try:
-                c2, base = check_compression(runs_dir / "compression_ic", fig_dir, "2")
+                series = tuple(runs_dir / n for n in BETA_SERIES if usable(n))
+                c2, base = check_compression(runs_dir / "compression_ic", fig_dir, "2",
+                                             series)  # fmt: skip
                 if "2" in only:
                     checks += c2
             except Exception as exc:  # noqa: BLE001

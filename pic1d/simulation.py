@@ -31,6 +31,7 @@ import numpy as np
 from pic1d.comoving import ScaleFactors
 from pic1d.deck import Config
 from pic1d.grid import Grid
+from pic1d.kernels.boris import cell_coefficients, factor_args, push_gather_cic
 from pic1d.kernels.deposit import deposit_current
 from pic1d.kernels.push import push_boris
 from pic1d.parallel import make_domain
@@ -105,6 +106,10 @@ class Simulation:
         self.sorted = kernels == "sorted" or (kernels == "auto" and self.order == 1)
         self.cell_sort = [CellSort(self.domain.n_local) for _ in self.species] if self.sorted \
             else None
+        #: per-cell gather coefficients of each tracer species (sorted path), in the
+        #: precision of its momenta
+        self.tracer_coef = {i: np.zeros((self.grid.n_arr - 1, 12), dtype=dtype)
+                            for i, sp in enumerate(self.species) if sp.tracer}  # fmt: skip
 
     # ------------------------------------------------------------------ state
     @property
@@ -192,13 +197,15 @@ class Simulation:
         a_half = sf.a(t + 0.5 * dt)
         move = dt / (a_half[0] * dx)
         x_offset = dom.x_offset
-        for sp, cs in zip(self.species, self.cell_sort, strict=True):
+        for i, (sp, cs) in enumerate(zip(self.species, self.cell_sort, strict=True)):
             pre, post = compression_factors(sf, t, dt, sp.cfg.isotropic_forcing)
             if sp.tracer:  # no deposit: the gather kernel needs no sort (cheaper for
                 if sp.n:  # relativistic tracers, which change cell often)
+                    coef = self.tracer_coef[i]
+                    cell_coefficients(grid.node_fields, 0.5 * sp.qm * dt, coef)
                     x, ux, uy, uz = sp.live()
-                    push_boris(x, ux, uy, uz, grid.node_fields, x_offset, 0.5 * sp.qm * dt,
-                               *pre, *post, move, 1)  # fmt: skip
+                    args = factor_args(pre, post, sp.dtype)
+                    push_gather_cic(x, ux, uy, uz, coef, x_offset, *args, move)
                 continue
             cs.ensure_sorted(sp, x_offset)
             if sp.n:

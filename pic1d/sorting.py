@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from pic1d.kernels.boundary import wrap_periodic
+from pic1d.kernels.boris import factor_args
+from pic1d.kernels.boundary import wrap_periodic_few
 from pic1d.kernels.sorted import (
     BLOCK,
     N_SUMS,
     S_NL,
     S_NR,
     apply_moves_column,
+    apply_moves_xu,
     cell_counts,
     is_cell_sorted,
     plan_sort_repair,
@@ -57,6 +59,7 @@ class CellSort:
         self.src = np.zeros(64, dtype=np.int64)
         self.dst = np.zeros(64, dtype=np.int64)
         self.tmp: dict[np.dtype, np.ndarray] = {}
+        self.tmp_u: np.ndarray | None = None
         self.send_l = np.zeros((16, 1))
         self.send_r = np.zeros((16, 1))
         self.moves = 0
@@ -86,11 +89,7 @@ class CellSort:
         """Fused push (+ deposit sums when ``deposit``) of the sorted species."""
         x, ux, uy, uz = sp.live()
         w = sp.extra["qw"][: sp.n] if ("qw" in sp.extra and deposit) else None
-        if all(f == 1.0 for f in (*pre, *post)):
-            pre = post = None
-        else:  # in the momentum precision, so float32 storage keeps float32 arithmetic
-            pre = tuple(sp.dtype.type(f) for f in pre)
-            post = tuple(sp.dtype.type(f) for f in post)
+        pre, post = factor_args(pre, post, sp.dtype)
         push_deposit_sorted(x, ux, uy, uz, w, sp.seg, node_fields, x_offset, qm_half_dt,
                             pre, post, move, deposit, self.sums, self.scratch)  # fmt: skip
         self.deposited = deposit
@@ -127,9 +126,20 @@ class CellSort:
         self.check_moves(sp)
         self.moves = total
         if total:
-            for col in sp.particle_columns():
+            cols = sp.particle_columns()
+            tmp_u = self._tmp_u(sp.ux.dtype, total)
+            apply_moves_xu(*cols[:4], self.src, self.dst, total,
+                           self._tmp(cols[0].dtype, total), tmp_u)  # fmt: skip
+            for col in cols[4:]:
                 apply_moves_column(col, self.src, self.dst, total, self._tmp(col.dtype, total))
         return int(self.new_seg[0]), n - int(self.new_seg[self.n_local])
+
+    def _tmp_u(self, dtype, size: int) -> np.ndarray:
+        buf = self.tmp_u
+        if buf is None or buf.dtype != dtype or buf.shape[1] < size:
+            buf = np.zeros((3, int(size * 1.5) + 64), dtype=dtype)
+            self.tmp_u = buf
+        return buf
 
     def _tmp(self, dtype, size: int) -> np.ndarray:
         buf = self.tmp.get(dtype)
@@ -151,8 +161,8 @@ class CellSort:
         for c, col in enumerate(cols):
             self.send_l[:n_front, c] = col[:n_front]
             self.send_r[:n_back, c] = col[n - n_back : n]
-        wrap_periodic(self.send_l[:n_front, 0], length)
-        wrap_periodic(self.send_r[:n_back, 0], length)
+        wrap_periodic_few(self.send_l[:n_front, 0], length)
+        wrap_periodic_few(self.send_r[:n_back, 0], length)
         recv_l, recv_r = dom.exchange_rows(self.send_l[:n_front], self.send_r[:n_back], nc,
                                            sp.name)  # fmt: skip
         in_l, in_r = recv_l.shape[0], recv_r.shape[0]

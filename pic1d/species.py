@@ -244,7 +244,7 @@ class Species:
             self._load_thermal_in_chunks(seed, i_lo, n_local, keep)
 
     #: particles generated per call of the loader (bounds the temporary memory)
-    LOAD_CHUNK = 1 << 20
+    LOAD_CHUNK = 1 << 18
 
     def _load_thermal_in_chunks(self, seed: int, i_lo: int, n_local: int,
                                 keep: slice | None) -> None:

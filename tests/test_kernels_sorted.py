@@ -21,6 +21,7 @@ from pic1d.kernels.sorted import (
     S_NL,
     S_NR,
     apply_moves_column,
+    apply_moves_xu,
     plan_sort_repair,
     push_deposit_sorted,
     scatter_segment_currents,
@@ -146,8 +147,12 @@ def test_sort_repair_restores_the_cell_order():
     total = plan_sort_repair(x, seg, sums, X_OFFSET, new_seg, np.zeros_like(seg), src, dst, far)
     assert not far.any()
     assert n_mov > 0.2 * x.shape[0]
-    for arr in (x, ux, ids):
+    xu = [a.copy() for a in (x, ux, uy, uz)]  # the four-column version: the same result
+    apply_moves_xu(*xu, src, dst, total, np.zeros(total), np.zeros((3, total), ux.dtype))
+    for arr in (x, ux, uy, uz, ids):
         apply_moves_column(arr, src, dst, total, np.zeros(total, arr.dtype))
+    for a, b in zip(xu, (x, ux, uy, uz), strict=True):
+        np.testing.assert_array_equal(a, b)
     cells = np.floor(x).astype(np.int64)
     n = x.shape[0]
     assert np.all(cells[: new_seg[0]] == -1)

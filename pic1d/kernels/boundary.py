@@ -3,6 +3,16 @@
 from numba import njit, prange
 
 
+@njit(inline="always")
+def wrapped(xp, length):
+    """``xp`` brought into [0, length) (it lies less than one box outside)."""
+    if xp >= length:
+        return xp - length
+    if xp < 0.0:
+        return xp + length
+    return xp
+
+
 @njit(cache=True, parallel=True)
 def wrap_periodic(x, length):
     """Wrap positions into [0, length) (in place); particles move less than one box per step.
@@ -15,11 +25,15 @@ def wrap_periodic(x, length):
         Box length in cells.
     """
     for p in prange(x.shape[0]):
-        xp = x[p]
-        if xp >= length:
-            x[p] = xp - length
-        elif xp < 0.0:
-            x[p] = xp + length
+        x[p] = wrapped(x[p], length)
+
+
+@njit(cache=True)
+def wrap_periodic_few(x, length):
+    """:func:`wrap_periodic` for a few particles (e.g. the leavers of a domain): one
+    thread, no parallel-region start-up."""
+    for p in range(x.shape[0]):
+        x[p] = wrapped(x[p], length)
 
 
 @njit(cache=True)

@@ -49,6 +49,8 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from pic1d.kernels import N_GHOST
+from pic1d.kernels.boris import FASTMATH as _FAST
+from pic1d.kernels.boris import boris_cic, is_single, like
 
 #: columns of the per-segment sums (see the module docstring)
 N_SUMS = 13
@@ -56,8 +58,6 @@ S_D, S_L, S_R, S_Y0, S_Y1, S_YL, S_YR, S_Z0, S_Z1, S_ZL, S_ZR, S_NL, S_NR = rang
 
 #: particles handled per sub-block of a segment (size of the per-chunk scratch rows)
 BLOCK = 256
-
-_FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
 def particle_weight(w, p):
@@ -78,104 +78,6 @@ def _ov_particle_weight(w, p):
             return np.float64(w[p])
 
     return impl
-
-
-def like(value, ref):
-    """``value`` in the precision of ``ref`` (an array or a scalar): float32 for float32
-    (float32 storage: float32 arithmetic), otherwise unchanged."""
-    return np.asarray(ref).dtype.type(value)
-
-
-@overload(like, inline="always")
-def _ov_like(value, ref):
-    kind = ref.dtype if isinstance(ref, types.Array) else ref
-    if kind == types.float32:
-
-        def impl(value, ref):
-            return np.float32(value)
-
-    else:
-
-        def impl(value, ref):
-            return value
-
-    return impl
-
-
-def is_single(arr):
-    """True for float32 arrays (a compile-time constant inside the kernels)."""
-    return arr.dtype == np.float32
-
-
-@overload(is_single, inline="always")
-def _ov_is_single(arr):
-    single = arr.dtype == types.float32
-
-    def impl(arr):
-        return single
-
-    return impl
-
-
-def scaled(u, factors, i):
-    """``u * factors[i]``, or ``u`` when ``factors`` is None (no compression)."""
-    return u if factors is None else u * factors[i]
-
-
-@overload(scaled, inline="always")
-def _ov_scaled(u, factors, i):
-    if isinstance(factors, types.NoneType):
-
-        def impl(u, factors, i):
-            return u
-
-    else:
-
-        def impl(u, factors, i):
-            return u * factors[i]
-
-    return impl
-
-
-@njit(inline="always", error_model="numpy", fastmath=_FAST)
-def _boris_cic(fo, ux, uy, uz, cf, pre, post):
-    """Boris push of one particle at offset ``fo`` in its cell, in the precision of ``fo``.
-
-    ``cf = (e0x, e0y, e0z, b0x, b0y, b0z, e1x, ..., b1z)``: the cell's gather coefficients
-    ``h F_j`` and ``h (F_(j+1) - F_j)`` (``h = (q/m) dt/2``), so ``h F(x) = F0 + fo F1``.
-    Returns the new ``u`` (after the ``post`` factors)."""
-    one = like(1.0, fo)
-    two = one + one
-    ex = cf[0] + fo * cf[6]
-    ey = cf[1] + fo * cf[7]
-    ez = cf[2] + fo * cf[8]
-    bx = cf[3] + fo * cf[9]
-    by = cf[4] + fo * cf[10]
-    bz = cf[5] + fo * cf[11]
-    umx = scaled(ux, pre, 0) + ex
-    umy = scaled(uy, pre, 1) + ey
-    umz = scaled(uz, pre, 2) + ez
-    # t = hB/gamma-, s = 2t/(1+t^2) with one square root and one division:
-    # q = 1/(sqrt(A) C), A = gamma-^2, C = A + (hB)^2 = A (1 + t^2)
-    a2 = one + umx * umx + umy * umy + umz * umz
-    sa = math.sqrt(a2)
-    cc = a2 + (bx * bx + by * by + bz * bz)
-    q = one / (sa * cc)
-    f = cc * q
-    g = two * a2 * sa * q
-    tx = f * bx
-    ty = f * by
-    tz = f * bz
-    sx = g * tx
-    sy = g * ty
-    sz = g * tz
-    upx = umx + (umy * tz - umz * ty)
-    upy = umy + (umz * tx - umx * tz)
-    upz = umz + (umx * ty - umy * tx)
-    umx += upy * sz - upz * sy
-    umy += upz * sx - upx * sz
-    umz += upx * sy - upy * sx
-    return scaled(umx + ex, post, 0), scaled(umy + ey, post, 1), scaled(umz + ez, post, 2)
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FAST)
@@ -234,7 +136,7 @@ def _segment(x, ux, uy, uz, w, p0, p1, xc, nf, j, h, pre, post, move, deposit, s
                 fo32[k] = like(fo, ux)
             for k in range(m):
                 fot = fo32[k]
-                vx, vy, vz = _boris_cic(fot, uxs[k], uys[k], uzs[k], cf, pre, post)
+                vx, vy, vz = boris_cic(fot, uxs[k], uys[k], uzs[k], cf, pre, post)
                 uxs[k] = vx
                 uys[k] = vy
                 uzs[k] = vz
@@ -248,7 +150,7 @@ def _segment(x, ux, uy, uz, w, p0, p1, xc, nf, j, h, pre, post, move, deposit, s
                 fo = xs[k] - xc
                 fos[k] = fo
                 fot = like(fo, ux)
-                vx, vy, vz = _boris_cic(fot, uxs[k], uys[k], uzs[k], cf, pre, post)
+                vx, vy, vz = boris_cic(fot, uxs[k], uys[k], uzs[k], cf, pre, post)
                 uxs[k] = vx
                 uys[k] = vy
                 uzs[k] = vz
@@ -540,6 +442,51 @@ def apply_moves_column(arr, src, dst, n_moves, tmp):
     """
     _gather_moved(arr, src, n_moves, tmp)
     _scatter_moved(arr, dst, n_moves, tmp)
+
+
+@njit(cache=True, parallel=True)
+def _gather_moved_xu(x, ux, uy, uz, src, n_moves, tmp_x, tmp_u):
+    for m in prange(n_moves):
+        p = src[m]
+        if p >= 0:
+            tmp_x[m] = x[p]
+            tmp_u[0, m] = ux[p]
+            tmp_u[1, m] = uy[p]
+            tmp_u[2, m] = uz[p]
+
+
+@njit(cache=True, parallel=True)
+def _scatter_moved_xu(x, ux, uy, uz, dst, n_moves, tmp_x, tmp_u):
+    for m in prange(n_moves):
+        p = dst[m]
+        if p >= 0:
+            x[p] = tmp_x[m]
+            ux[p] = tmp_u[0, m]
+            uy[p] = tmp_u[1, m]
+            uz[p] = tmp_u[2, m]
+
+
+@njit(cache=True)
+def apply_moves_xu(x, ux, uy, uz, src, dst, n_moves, tmp_x, tmp_u):
+    """:func:`apply_moves_column` for the four phase-space columns at once (two parallel
+    loops instead of eight).
+
+    Parameters
+    ----------
+    x : ndarray, float64
+        Positions.
+    ux, uy, uz : ndarray, float64 or float32
+        Momenta.
+    src, dst : ndarray, int64
+        From :func:`plan_sort_repair`.
+    n_moves : int
+        Entries used.
+    tmp_x : ndarray, float64, length >= n_moves
+    tmp_u : ndarray, dtype of ``ux``, shape (3, >= n_moves)
+        Scratch.
+    """
+    _gather_moved_xu(x, ux, uy, uz, src, n_moves, tmp_x, tmp_u)
+    _scatter_moved_xu(x, ux, uy, uz, dst, n_moves, tmp_x, tmp_u)
 
 
 @njit(cache=True)

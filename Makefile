@@ -17,12 +17,14 @@ endif
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-serial test-mpi bench validate lint clean help
+.PHONY: venv demo test test-serial test-mpi bench validate validate-extended lint clean help
 
 help:
 	@echo "make demo   - set up .venv, run decks/demo.toml, write figures to $(DEMO_DIR)/figures"
 	@echo "make test   - set up .venv, run the test suite (serial, then MPI tests on 2 ranks)"
 	@echo "make bench  - throughput benchmark (JSON in benchmarks/results/)"
+	@echo "make validate - validation campaign (about 45 min; validation/report.md)"
+	@echo "make validate-extended - the same plus the tau_c trend run of check 2 (+25 min)"
 	@echo "make lint   - ruff"
 	@echo "make clean  - remove build products and test runs (keeps .venv)"
 
@@ -61,6 +63,9 @@ test-mpi: $(STAMP)
 # validation/figures/) and validation/results.json (pass/fail per check). See validation/README.md.
 validate: $(STAMP)
 	$(PY) validation/run.py
+
+validate-extended: $(STAMP)
+	$(PY) validation/run.py --extended
 
 bench: $(STAMP)
 	mkdir -p benchmarks/results

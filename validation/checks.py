@@ -514,14 +514,17 @@ def marginal_points(run_dir: str | Path, res: dict[str, Any] | None = None,
     return {"beta_par": np.asarray(ions["beta_par"][m]), "delta": np.asarray(ions["anisotropy"][m]),
             "beta_mean": float(np.mean(ions["beta_par"][m])),
             "delta_mean": float(np.mean(ions["anisotropy"][m])),
-            "beta0": float(run.param("beta")), "t_from": float(th[-1] - late * tau)}
+            "beta0": float(run.param("beta")), "t_from": float(th[-1] - late * tau),
+            "tau_c": tau}
 
 
 def check_compression(run_dir: Path, out_dir: Path, cid: str = "2",
-                      series: tuple[Path, ...] = ()) -> tuple[list[Check], dict[str, Any]]:
+                      series: tuple[Path, ...] = (), slower: tuple[Path, ...] = ()
+                      ) -> tuple[list[Check], dict[str, Any]]:
     """Check 2: CGL phase, onset at the threshold, LCP waves on the L branch, marginal
     stability (late Delta_i in the study's band; S and alpha fitted across ``run_dir`` and
-    the runs of the beta ``series``), and the whistler burst first."""
+    the runs of the beta ``series``; with ``slower`` runs (same plasma, longer tau_c) the
+    tau_c trend of the marginal state), and the whistler burst first."""
     from postprocess.anisotropy import fit_marginal
 
     res = compression_analysis(run_dir)
@@ -593,7 +596,7 @@ def check_compression(run_dir: Path, out_dir: Path, cid: str = "2",
         d_late, {"beta_par": b_late, "band": [lo, hi]}))
     # the marginal law itself: one run spans too little beta_par after saturation (its
     # fit reflects the relaxation towards the marginal state), so S and alpha are fitted
-    # across the beta series (late windows of runs with beta0 = 6.3, 20, 63)
+    # across the beta series (late windows of the runs with beta0 = 2, 6.3 and 20)
     b_lo, b_hi = float(np.min(ions["beta_par"][rows])), float(np.max(ions["beta_par"][rows]))
     pts = [marginal_points(run_dir, res)] + [marginal_points(d) for d in series]
     fit = None
@@ -624,6 +627,9 @@ def check_compression(run_dir: Path, out_dir: Path, cid: str = "2",
             f"alpha = {fit.alpha:.3g} +- {fit.alpha_err:.2g}{why}{single}",
             "0.3 <= alpha <= 0.5", (0.3 <= fit.alpha <= 0.5) if enough else None, fit.alpha,
             detail))
+    if slower:
+        alpha = fit.alpha if (fit is not None and enough) else 0.4
+        checks.append(_tau_trend(cid, pts[0], [marginal_points(d) for d in slower], alpha))
     # whistler first
     ok = bool(math.isfinite(t_on) and res["t_rcp_peak"] < t_on
               and res["t_aniso_e_peak"] < t_pk)
@@ -641,10 +647,47 @@ def check_compression(run_dir: Path, out_dir: Path, cid: str = "2",
     return checks, res
 
 
+def _late_error(p: dict[str, Any]) -> float:
+    """Uncertainty of a late-window mean Delta_i: the difference between the means of the
+    window's two halves (drift and slow fluctuations; the samples are correlated)."""
+    d = p["delta"]
+    h = d.size // 2
+    return float(abs(np.mean(d[:h]) - np.mean(d[h:]))) if h else math.nan
+
+
+def _tau_trend(cid: str, base: dict[str, Any], slow: list[dict[str, Any]],
+               alpha: float) -> Check:
+    """The marginal state against the compression time: ``S_eff = Delta_i beta_par,i^alpha``
+    (the late Delta_i brought to a common beta_par with the fitted alpha) must fall as
+    tau_c grows (reference study Sec. 8, Fig. 10(b)); the power law through the runs is
+    extrapolated to the study's tau_c = 800 /Omega_i0 for comparison with its S."""
+    pts = [base, *slow]
+    taus = np.array([p["tau_c"] for p in pts])
+    s_eff = np.array([p["delta_mean"] * p["beta_mean"] ** alpha for p in pts])
+    err = np.array([_late_error(p) * p["beta_mean"] ** alpha for p in pts])
+    slope = float(np.polyfit(np.log(taus), np.log(s_eff), 1)[0])
+    s800 = float(np.exp(np.polyval(np.polyfit(np.log(taus), np.log(s_eff), 1), np.log(800.0))))
+    drop = s_eff[0] - s_eff[1:]
+    sig = np.sqrt(err[0] ** 2 + err[1:] ** 2)
+    ok = bool(np.all(drop > 2.0 * sig))
+    runs_txt = ", ".join(f"tau_c = {t:.0f}: Delta_i = {p['delta_mean']:.3f} at beta_par,i = "
+                         f"{p['beta_mean']:.2f}, S_eff = {s:.3f} +- {e:.3f}"
+                         for t, p, s, e in zip(taus, pts, s_eff, err, strict=True))
+    return Check(
+        f"{cid}.tau", "marginal state vs compression time: S_eff = Delta_i beta_par,i^alpha "
+        "(last 0.1 tau_c) falls as tau_c grows (study Sec. 8, Fig. 10(b))",
+        f"{runs_txt} [/Omega_i0, alpha = {alpha:.2f}]; S_eff ~ tau_c^{slope:.2f}, "
+        f"extrapolated to tau_c = 800: S = {s800:.3f} (the study's fiducial law: 0.3-0.6)",
+        "S_eff(slower runs) below S_eff(tau_c = 200) by more than 2 sigma", ok, slope,
+        {"tau_c": taus.tolist(), "S_eff": s_eff.tolist(), "S_eff_err": err.tolist(),
+         "S_extrapolated_800": s800, "alpha": alpha})
+
+
 def check_forcing(run_dir: Path, base: dict[str, Any], out_dir: Path,
                   cid: str = "4") -> list[Check]:
     """Check 4: isotropic forcing of the electrons removes the whistler (RCP) burst while
-    the IC (LCP) waves remain (compared with the unforced run over the same times)."""
+    the IC (LCP) waves remain (compared with the unforced run over the same times), and
+    the IC onset moves by as much as the dispersion solver's threshold crossing."""
     from postprocess import plots
 
     forced = compression_analysis(run_dir)
@@ -665,6 +708,8 @@ def check_forcing(run_dir: Path, base: dict[str, Any], out_dir: Path,
         return float(np.max(w["lcp"][w["t"] <= t_end]))
 
     ratio_l = lcp_max(fw) / lcp_max(bw)
+    shift_on = forced["t_onset"] - base["t_onset"]
+    shift_thr = forced["t_thr"] - base["t_thr"]
     with plots.style():
         fig, (a, b) = plots.figure(1, 2, width=7.0, height=2.6)
         for w, lab, ls in ((bw, "unforced", "-"), (fw, "electrons forced", "--")):
@@ -697,6 +742,15 @@ def check_forcing(run_dir: Path, base: dict[str, Any], out_dir: Path,
               f"max LCP energy up to t = {t_end:.0f}: forced/unforced = {ratio_l:.2f}; LCP "
               f"onset {_fmt(forced['t_onset'])} vs {_fmt(base['t_onset'])} /Omega_i0",
               "ratio 0.5-2", bool(0.5 <= ratio_l <= 2.0), ratio_l, {}, figs),
+        Check(f"{cid}.onset", "forcing moves the IC onset as the dispersion solver predicts "
+              "(the electron state enters the L-mode threshold at m_i/m_e = 8)",
+              f"LCP onset moves by {_fmt(shift_on)} /Omega_i0 ({_fmt(base['t_onset'])} -> "
+              f"{_fmt(forced['t_onset'])}); the solver's threshold crossing (gamma_L,max = "
+              f"0.01 Omega_i, measured moments of both species) by {_fmt(shift_thr)} "
+              f"({_fmt(base['t_thr'])} -> {_fmt(forced['t_thr'])})",
+              f"the two shifts agree within one {WAVE_WINDOW:g}/Omega_i0 window",
+              bool(abs(shift_on - shift_thr) <= WAVE_WINDOW), shift_on - shift_thr,
+              {"shift_onset": shift_on, "shift_threshold": shift_thr}, figs),
     ]
 
 

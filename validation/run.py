@@ -14,16 +14,18 @@ Checks (details in validation/README.md and validation/checks.py):
    (a) ion cyclotron, (b) electron whistler: growth rate and k of the fastest growth vs
    the dispersion solver (15 %), polarisation;
 2. compression-driven IC instability: CGL phase, onset at the threshold, LCP waves on
-   the L branch, marginal stability S and alpha (fitted across runs with beta0 = 6.3,
-   20, 63), the whistler burst first;
+   the L branch, marginal stability S and alpha (fitted across runs with beta0 = 2,
+   6.3 and 20), the tau_c trend of the marginal state (with ``--extended``), the
+   whistler burst first;
 3. CRe tracers in that run: D_mumu on the IC resonance contour, a pumping-gain band at
    the resonant momentum, growing in time and moving to higher p0;
-4. isotropic forcing of the electrons removes the RCP (whistler) burst, IC waves remain.
+4. isotropic forcing of the electrons removes the RCP (whistler) burst, IC waves remain,
+   and their onset moves as the dispersion solver predicts.
 
 Usage::
 
-    python validation/run.py [--only 1 2 3 4] [--no-run] [--rerun] [--threads N]
-                             [--runs-dir validation/runs] [--out validation]
+    python validation/run.py [--only 1 2 3 4] [--no-run] [--rerun] [--extended]
+                             [--threads N] [--runs-dir validation/runs] [--out validation]
 
 A finished run whose deck is unchanged is not run again (``--rerun`` forces it).
 Exit status: 0 if every check passed, 1 otherwise (the report is written either way).
@@ -64,11 +66,15 @@ RUNS = {
     "whistler_anisotropy": DECKS / "whistler_anisotropy.toml",
     "compression_ic": DECKS / "compression_ic.toml",
     "compression_ic_forced": DECKS / "compression_ic_forced.toml",
+    "compression_ic_beta2": DECKS / "compression_ic_beta2.toml",
     "compression_ic_beta6": DECKS / "compression_ic_beta6.toml",
-    "compression_ic_beta63": DECKS / "compression_ic_beta63.toml",
+    "compression_ic_tau400": DECKS / "compression_ic_tau400.toml",
 }
 #: runs with other initial beta, for the marginal-stability fit across beta (check 2)
-BETA_SERIES = ("compression_ic_beta6", "compression_ic_beta63")
+BETA_SERIES = ("compression_ic_beta2", "compression_ic_beta6")
+#: runs with a slower compression, for the tau_c trend of the marginal state (check 2;
+#: only run with --extended, about 25 min, but used whenever a finished run is there)
+TAU_SERIES = ("compression_ic_tau400",)
 NEEDS = {
     "1": ["ic_anisotropy", "whistler_anisotropy"],
     "2": ["compression_ic", *BETA_SERIES],
@@ -104,6 +110,7 @@ def ensure_run(name: str, runs_dir: Path, rerun: bool, threads: int | None,
         (run_dir / "deck.toml").read_text() == deck.read_text()
     ran = False
     if not (info.get("status") == "finished" and same and not rerun):
+        same = False
         if no_run:
             log.warning("%s: no finished run of the current deck (--no-run)", name)
         else:
@@ -118,12 +125,13 @@ def ensure_run(name: str, runs_dir: Path, rerun: bool, threads: int | None,
             log.info("%s: exit %d after %.0f s", name, res.returncode, time.perf_counter() - t0)
             ran = True
             info = run_status(run_dir)
+            same = True
     timing = info.get("timing", {})
     derived = info.get("derived", {})
     return {
         "deck": str(deck.relative_to(ROOT)),
         "run_dir": str(run_dir),
-        "status": info.get("status", "missing"),
+        "status": info.get("status", "missing") if same else "missing or stale (deck changed)",
         "ran_now": ran,
         "steps": timing.get("steps"),
         "particles": timing.get("particles"),
@@ -168,8 +176,9 @@ def analyse(only: list[str], runs_dir: Path, fig_dir: Path, runs: dict) -> list[
         else:
             try:
                 series = tuple(runs_dir / n for n in BETA_SERIES if usable(n))
+                slower = tuple(runs_dir / n for n in TAU_SERIES if usable(n))
                 c2, base = check_compression(runs_dir / "compression_ic", fig_dir, "2",
-                                             series)  # fmt: skip
+                                             series, slower)  # fmt: skip
                 if "2" in only:
                     checks += c2
             except Exception as exc:  # noqa: BLE001
@@ -304,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rerun", action="store_true", help="run even if a finished run exists")
     p.add_argument("--no-run", action="store_true", help="only analyse existing runs")
     p.add_argument("--threads", type=int, help="NUMBA_NUM_THREADS of the runs")
+    p.add_argument("--extended", action="store_true",
+                   help="also run the tau_c = 400 /Omega_i0 run of check 2 (about 25 min)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="validation: %(message)s")
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
@@ -315,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     needed = sorted({r for c in args.only for r in NEEDS[c]}, key=list(RUNS).index)
     runs = {name: ensure_run(name, runs_dir, args.rerun, args.threads, args.no_run)
             for name in needed}
+    if "2" in args.only:  # the optional runs: run with --extended, else used if finished
+        for name in TAU_SERIES:
+            if args.extended or (runs_dir / name / "run.json").is_file():
+                runs[name] = ensure_run(name, runs_dir, args.rerun and args.extended,
+                                        args.threads, args.no_run or not args.extended)
     checks = analyse(args.only, runs_dir, fig_dir, runs)
     rep, res = write_report(out, checks, runs, args.only, time.perf_counter() - t0)
     width = max((len(c.id) for c in checks), default=4)

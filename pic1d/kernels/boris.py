@@ -18,6 +18,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
+from pic1d.kernels.push import boris_rotate
+
 #: fast-math flags of the optimised kernels (no ``nnan``/``ninf``: NaN checks still work)
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
@@ -105,18 +107,7 @@ def boris_cic(fo, ux, uy, uz, cf, pre, post):
     q = one / (sa * cc)
     f = cc * q
     g = two * a2 * sa * q
-    tx = f * bx
-    ty = f * by
-    tz = f * bz
-    sx = g * tx
-    sy = g * ty
-    sz = g * tz
-    upx = umx + (umy * tz - umz * ty)
-    upy = umy + (umz * tx - umx * tz)
-    upz = umz + (umx * ty - umy * tx)
-    umx += upy * sz - upz * sy
-    umy += upz * sx - upx * sz
-    umz += upx * sy - upy * sx
+    umx, umy, umz = boris_rotate(umx, umy, umz, f * bx, f * by, f * bz, g)
     return scaled(umx + ex, post, 0), scaled(umy + ey, post, 1), scaled(umz + ez, post, 2)
 
 

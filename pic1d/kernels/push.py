@@ -23,6 +23,21 @@ from numba import njit, prange
 from pic1d.kernels.interp import displacement, gather_o1, gather_o2
 
 
+@njit(inline="always")
+def boris_rotate(ux, uy, uz, tx, ty, tz, g):
+    """The Boris rotation of ``u-`` by ``t = h B / gamma-`` with ``s = g t``,
+    ``g = 2 / (1 + t^2)``: ``u' = u- + u- x t``, ``u+ = u- + u' x s`` (inlined, so it runs
+    in the caller's precision and fast-math flags)."""
+    upx = ux + (uy * tz - uz * ty)
+    upy = uy + (uz * tx - ux * tz)
+    upz = uz + (ux * ty - uy * tx)
+    sx = g * tx
+    sy = g * ty
+    sz = g * tz
+    return (ux + (upy * sz - upz * sy), uy + (upz * sx - upx * sz),
+            uz + (upx * sy - upy * sx))  # fmt: skip
+
+
 @njit(cache=True, error_model="numpy")
 def boris_kick_rotate(ux, uy, uz, ex, ey, ez, bx, by, bz, h):
     """Relativistic Boris update of one momentum (float64 in, float64 out).
@@ -49,15 +64,7 @@ def boris_kick_rotate(ux, uy, uz, ex, ey, ez, bx, by, bz, h):
     ty = f * by
     tz = f * bz
     g = 2.0 / (1.0 + tx * tx + ty * ty + tz * tz)
-    sx = g * tx
-    sy = g * ty
-    sz = g * tz
-    upx = umx + (umy * tz - umz * ty)
-    upy = umy + (umz * tx - umx * tz)
-    upz = umz + (umx * ty - umy * tx)
-    umx += upy * sz - upz * sy
-    umy += upz * sx - upx * sz
-    umz += upx * sy - upy * sx
+    umx, umy, umz = boris_rotate(umx, umy, umz, tx, ty, tz, g)
     return umx + h * ex, umy + h * ey, umz + h * ez
 
 

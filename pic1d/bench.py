@@ -220,12 +220,21 @@ def memory_per_particle(deck: str | Path | None = None, ppc: int | None = None,
 def run_benchmark(deck: str | Path | None = None, threads=(1, 2),
                   precisions=("float64", "float32"), steps: int = 1000,
                   warmup: int = 100, ppc: int | None = None, tracers: bool = True) -> dict:
-    """Run the benchmark matrix and return the JSON-ready dictionary."""
+    """Run the benchmark matrix and return the JSON-ready dictionary.
+
+    Thread counts above numba's pool (``NUMBA_NUM_THREADS``) are skipped with a warning."""
+    import numba
+
     base = bench_config(deck, ppc)
+    pool = numba.config.NUMBA_NUM_THREADS
+    skipped = [n for n in threads if n > pool]
+    if skipped:
+        log.warning("skipping %s thread(s): NUMBA_NUM_THREADS is %d",
+                    ", ".join(map(str, skipped)), pool)  # fmt: skip
     results = []
     for prec in precisions:
         cfg = replace(base, run=replace(base.run, precision=prec))
-        for n in threads:
+        for n in (n for n in threads if n <= pool):
             res = bench_case(cfg, n, warmup=warmup, steps=steps)
             log.info("%s, %d thread(s): %.2f ns/particle/step", prec, n,
                      res["ns_per_particle_step"])  # fmt: skip

@@ -272,3 +272,17 @@ def test_bench_config_overrides_particles_per_cell():
     for a, b in zip(base.species, cfg.species, strict=True):
         assert a.weight * a.ppc == pytest.approx(b.weight * b.ppc, rel=1e-12)
     assert cfg.grid == base.grid
+
+
+def test_bench_skips_thread_counts_above_the_numba_pool():
+    """`NUMBA_NUM_THREADS=1 pic1d bench` times the 1-thread cases instead of failing in
+    numba.set_num_threads on the 2-thread case."""
+    import numba
+
+    from pic1d.bench import run_benchmark
+
+    pool = numba.config.NUMBA_NUM_THREADS
+    out = run_benchmark(threads=(1, pool + 1), precisions=("float64",), steps=2, warmup=1,
+                        ppc=2, tracers=False)
+    assert [r["threads"] for r in out["results"]] == [1]
+    assert out["results"][0]["ns_per_particle_step"] > 0

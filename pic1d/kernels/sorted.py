@@ -46,6 +46,7 @@ import math
 
 import numpy as np
 from numba import njit, prange, types
+from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import overload
 
 from pic1d.kernels import N_GHOST
@@ -350,28 +351,25 @@ def plan_sort_repair(x, seg, sums, x_offset, new_seg, move_start, src, dst, far)
             for c0 in range(s0, s1, _SCAN):
                 c1 = min(c0 + _SCAN, s1)
                 xs = x[c0:c1]
-                bad = 0
+                mask = np.uint64(0)  # bit q: particle c0 + q left the cell (vectorised)
                 for q in range(xs.shape[0]):
                     v = xs[q]
-                    bad |= (v < xc) | (v >= xc1)
-                if bad == 0:
-                    continue
-                for p in range(c0, c1):
+                    mask |= np.uint64((v < xc) | (v >= xc1)) << np.uint64(q)
+                while mask != 0:  # the movers only, by their bits
+                    p = c0 + int(trailing_zeros(mask))
+                    mask &= mask - np.uint64(1)
                     r = x[p] - xc
-                    if r < 0.0 or r >= 1.0:
-                        if r < -1.0 or r >= 2.0:
-                            far[k] = 1
-                        if m - m0 == nl + nr:  # more movers than counted: corrupt state
-                            far[k] = 1
-                            break
-                        src[m] = p
-                        if r < 0.0:
-                            dst[m] = left_to
-                            left_to += 1
-                        else:
-                            dst[m] = right_to
-                            right_to += 1
-                        m += 1
+                    if r < -1.0 or r >= 2.0:
+                        far[k] = 1
+                    if m - m0 == nl + nr:  # more movers than counted: corrupt state
+                        far[k] = 1
+                        break
+                    go_l = r < 0.0
+                    src[m] = p
+                    dst[m] = left_to if go_l else right_to
+                    left_to += go_l
+                    right_to += not go_l
+                    m += 1
             n_mov = m - m0
             if n_mov != nl + nr or far[k]:
                 far[k] = 1  # the plan is invalid; the caller raises
@@ -403,8 +401,9 @@ def plan_sort_repair(x, seg, sums, x_offset, new_seg, move_start, src, dst, far)
     return total
 
 
-#: particles per chunk of the mover scan of :func:`plan_sort_repair`
-_SCAN = 32
+#: particles per chunk of the mover scan of :func:`plan_sort_repair` (one bit each in a
+#: uint64 mask)
+_SCAN = 64
 
 
 @njit(cache=True, parallel=True)

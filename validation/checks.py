@@ -313,6 +313,8 @@ GAMMA_THRESHOLD = 1e-2
 WAVE_WINDOW = 5.0
 #: the late (marginal-state) window of a compressing run, in tau_c before its end
 LATE_FRACTION = 0.1
+#: the reference study's compression time (its fiducial run), 1/Omega_i0
+STUDY_TAU_C = 800.0
 
 
 def wave_energies(run, window: float = WAVE_WINDOW) -> dict[str, np.ndarray]:
@@ -519,12 +521,14 @@ def marginal_points(run_dir: str | Path, res: dict[str, Any] | None = None,
 
 
 def check_compression(run_dir: Path, out_dir: Path, cid: str = "2",
-                      series: tuple[Path, ...] = (), slower: tuple[Path, ...] = ()
-                      ) -> tuple[list[Check], dict[str, Any]]:
+                      series: tuple[Path, ...] = (), slower: tuple[Path, ...] = (),
+                      noise: tuple[Path, ...] = ()) -> tuple[list[Check], dict[str, Any]]:
     """Check 2: CGL phase, onset at the threshold, LCP waves on the L branch, marginal
     stability (late Delta_i in the study's band; S and alpha fitted across ``run_dir`` and
     the runs of the beta ``series``; with ``slower`` runs (same plasma, longer tau_c) the
-    tau_c trend of the marginal state), and the whistler burst first."""
+    tau_c trend of the marginal state and, if one of them has the study's tau_c = 800
+    /Omega_i0, the marginal law there, corrected for particle noise with the ``noise``
+    control run: ``run_dir``'s deck at half the ppc), and the whistler burst first."""
     from postprocess.anisotropy import fit_marginal
 
     res = compression_analysis(run_dir)
@@ -629,7 +633,20 @@ def check_compression(run_dir: Path, out_dir: Path, cid: str = "2",
             detail))
     if slower:
         alpha = fit.alpha if (fit is not None and enough) else 0.4
-        checks.append(_tau_trend(cid, pts[0], [marginal_points(d) for d in slower], alpha))
+        slow_pts = [marginal_points(d) for d in slower]
+        noise_pts = [marginal_points(d) for d in noise]
+        tau_checks = [_tau_trend(cid, pts[0], slow_pts, alpha)]
+        study = [p for p in slow_pts if abs(p["tau_c"] / STUDY_TAU_C - 1) < 0.01]
+        if study:
+            tau_checks.append(_study_marginal(cid, pts[0], study[0], noise_pts, alpha))
+        try:
+            tau_fig = figure_tau((run_dir, *slower), noise, alpha, out_dir,
+                                 f"check{cid}_tau")  # fmt: skip
+            for c in tau_checks:
+                c.figures.append(tau_fig.name)
+        except (OSError, KeyError, ValueError) as exc:
+            log.warning("tau_c figure failed: %s", exc)
+        checks += tau_checks
     # whistler first
     ok = bool(math.isfinite(t_on) and res["t_rcp_peak"] < t_on
               and res["t_aniso_e_peak"] < t_pk)
@@ -666,7 +683,8 @@ def _tau_trend(cid: str, base: dict[str, Any], slow: list[dict[str, Any]],
     s_eff = np.array([p["delta_mean"] * p["beta_mean"] ** alpha for p in pts])
     err = np.array([_late_error(p) * p["beta_mean"] ** alpha for p in pts])
     slope = float(np.polyfit(np.log(taus), np.log(s_eff), 1)[0])
-    s800 = float(np.exp(np.polyval(np.polyfit(np.log(taus), np.log(s_eff), 1), np.log(800.0))))
+    s800 = float(np.exp(np.polyval(np.polyfit(np.log(taus), np.log(s_eff), 1),
+                                   np.log(STUDY_TAU_C))))
     drop = s_eff[0] - s_eff[1:]
     sig = np.sqrt(err[0] ** 2 + err[1:] ** 2)
     ok = bool(np.all(drop > 2.0 * sig))
@@ -681,6 +699,87 @@ def _tau_trend(cid: str, base: dict[str, Any], slow: list[dict[str, Any]],
         "S_eff(slower runs) below S_eff(tau_c = 200) by more than 2 sigma", ok, slope,
         {"tau_c": taus.tolist(), "S_eff": s_eff.tolist(), "S_eff_err": err.tolist(),
          "S_extrapolated_800": s800, "alpha": alpha})
+
+
+def figure_tau(runs: tuple[Path, ...], noise: tuple[Path, ...], alpha: float,
+               out_dir: Path, name: str) -> Path:
+    """Reference study Fig. 10(b) style: (a) Delta_i against B/B0 for the runs of one plasma
+    with different tau_c (dotted: the noise control at half the ppc), late windows marked;
+    (b) S_eff = Delta_i beta_par,i^alpha of the late windows against tau_c, with the
+    study's S = 0.3-0.6 at its tau_c = 800 /Omega_i0."""
+    from postprocess import plots
+    from postprocess.anisotropy import species_series
+
+    with plots.style():
+        fig, (a, b) = plots.figure(1, 2, width=7.0, height=2.8)  # noqa: F841
+        for i, (d, ls) in enumerate([(r, "-") for r in runs] + [(r, ":") for r in noise]):
+            run = open_run(d)
+            ions = species_series(run.history, "ions")
+            bx = np.asarray(run.history["B_x"], dtype=np.float64)
+            tau = float(run.param("tau_c")) * float(run.param("omega_ci0"))
+            ppc = run.params["species"][0]["ppc"]
+            color = plots.SPECIES_COLORS[i % len(runs)] if ls == "-" else "0.4"
+            a.plot(bx / bx[0], ions["anisotropy"], ls, color=color, lw=0.9,
+                   label=rf"$\tau_c\Omega_{{i0}} = {tau:.0f}$, {ppc} ppc")
+            p = marginal_points(d)
+            s_eff = p["delta_mean"] * p["beta_mean"] ** alpha
+            err = _late_error(p) * p["beta_mean"] ** alpha
+            b.errorbar([tau], [s_eff], yerr=[err], fmt="o" if ls == "-" else "s",
+                       color=color, ms=4, capsize=2, mfc=color if ls == "-" else "none")
+        a.set_xlabel(r"$B/B_0$")
+        a.set_ylabel(r"$\Delta_i = T_\perp/T_\parallel - 1$")
+        a.legend(fontsize=6)
+        b.axhspan(0.3, 0.6, color="0.85", lw=0)
+        b.axvline(STUDY_TAU_C, color="0.5", ls=":", lw=0.8)
+        b.text(STUDY_TAU_C, 0.61, " study: S = 0.3-0.6", fontsize=6, va="bottom")
+        b.set_xscale("log")
+        b.set_xlim(150.0, 1100.0)
+        b.set_xlabel(r"$\tau_c\,\Omega_{i0}$")
+        b.set_ylabel(rf"$S_{{\rm eff}} = \Delta_i\,\beta_{{\parallel i}}^{{{alpha:.2f}}}$ (late)")
+        path = plots.save_figure(fig, out_dir, name)[0]
+    return path
+
+
+def _study_marginal(cid: str, base: dict[str, Any], p800: dict[str, Any],
+                    noise: list[dict[str, Any]], alpha: float) -> Check:
+    """The marginal law at the study's compression time (tau_c = 800 /Omega_i0, where its
+    S ~ 0.3-0.6 was measured): ``S = Delta_i beta_par,i^alpha`` of the late window, with
+    ``alpha`` from the beta series, and the late Delta_i inside the study's band at its
+    beta_par,i.
+
+    Particle noise scatters the ions at a rate ~ 1/ppc, to be compared with the drive
+    ~ 1/tau_c; the tau_c = 800 run has ``tau_c/ppc`` twice that of the tau_c = 200 base
+    run. The noise control (the base deck at half the ppc: the same tau_c/ppc as the
+    tau_c = 800 run) measures the bias, ``S_eff(base) - S_eff(control)``, and the check
+    requires the noise-corrected S inside the band as well."""
+    s800 = p800["delta_mean"] * p800["beta_mean"] ** alpha
+    err = _late_error(p800) * p800["beta_mean"] ** alpha
+    b, d = p800["beta_mean"], p800["delta_mean"]
+    lo, hi = 0.3 * b ** -0.5, 0.6 * b ** -0.3
+    ok = bool(0.3 <= s800 <= 0.6 and lo <= d <= hi)
+    detail: dict[str, Any] = {"S": s800, "S_err": err, "alpha": alpha, "beta_par": b,
+                              "delta": d, "band": [lo, hi], "tau_c": p800["tau_c"]}
+    noise_txt = "; no noise control run"
+    if noise:
+        s_base = base["delta_mean"] * base["beta_mean"] ** alpha
+        s_ctl = noise[0]["delta_mean"] * noise[0]["beta_mean"] ** alpha
+        err_ctl = math.hypot(_late_error(base), _late_error(noise[0])) * b ** alpha
+        bias = s_base - s_ctl
+        s_cor = s800 + bias
+        ok = ok and bool(0.3 <= s_cor <= 0.6)
+        noise_txt = (f"; noise control (tau_c = 200 at half the ppc, the same tau_c/ppc): "
+                     f"S_eff {s_ctl:.3f} vs {s_base:.3f}, bias {bias:+.3f} +- {err_ctl:.3f}, "
+                     f"noise-corrected S = {s_cor:.3f}")
+        detail.update({"S_noise_corrected": s_cor, "noise_bias": bias,
+                       "noise_bias_err": err_ctl, "S_eff_base": s_base,
+                       "S_eff_control": s_ctl})
+    return Check(
+        f"{cid}.S800", "marginal-stability law at the study's compression time "
+        "tau_c = 800 /Omega_i0 (its fiducial run): S = Delta_i beta_par,i^alpha, alpha from "
+        "the beta series (last 0.1 tau_c)",
+        f"Delta_i = {d:.3f} +- {_late_error(p800):.3f} at beta_par,i = {b:.2f} (band "
+        f"{lo:.3f}-{hi:.3f}); S = {s800:.3f} +- {err:.3f} (alpha = {alpha:.2f}){noise_txt}",
+        "0.3 <= S <= 0.6 (also noise-corrected) and Delta_i inside the band", ok, s800, detail)
 
 
 def check_forcing(run_dir: Path, base: dict[str, Any], out_dir: Path,

@@ -15,8 +15,9 @@ Checks (details in validation/README.md and validation/checks.py):
    the dispersion solver (15 %), polarisation;
 2. compression-driven IC instability: CGL phase, onset at the threshold, LCP waves on
    the L branch, marginal stability S and alpha (fitted across runs with beta0 = 2,
-   6.3 and 20), the tau_c trend of the marginal state (with ``--extended``), the
-   whistler burst first;
+   6.3 and 20), the whistler burst first; with ``--extended`` also the tau_c trend of
+   the marginal state and the marginal law at the study's tau_c = 800 /Omega_i0 with
+   its particle-noise control;
 3. CRe tracers in that run: D_mumu on the IC resonance contour, a pumping-gain band at
    the resonant momentum, growing in time and moving to higher p0;
 4. isotropic forcing of the electrons removes the RCP (whistler) burst, IC waves remain,
@@ -27,7 +28,9 @@ Usage::
     python validation/run.py [--only 1 2 3 4] [--no-run] [--rerun] [--extended]
                              [--threads N] [--runs-dir validation/runs] [--out validation]
 
-A finished run whose deck is unchanged is not run again (``--rerun`` forces it).
+A finished run whose deck is unchanged is not run again (``--rerun`` forces it); an
+interrupted one (killed, or stopped by a signal or its wall time) continues from its
+newest checkpoint with ``pic1d restart``.
 Exit status: 0 if every check passed, 1 otherwise (the report is written either way).
 """
 
@@ -69,12 +72,20 @@ RUNS = {
     "compression_ic_beta2": DECKS / "compression_ic_beta2.toml",
     "compression_ic_beta6": DECKS / "compression_ic_beta6.toml",
     "compression_ic_tau400": DECKS / "compression_ic_tau400.toml",
+    "compression_ic_tau800": DECKS / "compression_ic_tau800.toml",
+    "compression_ic_ppc512": DECKS / "compression_ic_ppc512.toml",
 }
 #: runs with other initial beta, for the marginal-stability fit across beta (check 2)
 BETA_SERIES = ("compression_ic_beta2", "compression_ic_beta6")
-#: runs with a slower compression, for the tau_c trend of the marginal state (check 2;
-#: only run with --extended, about 25 min, but used whenever a finished run is there)
-TAU_SERIES = ("compression_ic_tau400",)
+#: runs with a slower compression, for the tau_c trend of the marginal state and the
+#: marginal law at the study's tau_c = 800 /Omega_i0 (check 2; only run with --extended,
+#: about 25 min and 2 h, but used whenever a finished run is there)
+TAU_SERIES = ("compression_ic_tau400", "compression_ic_tau800")
+#: the noise control of the tau_c = 800 run: tau_c = 200 at half the ppc (check 2; only
+#: run with --extended, about 7 min, but used whenever a finished run is there)
+NOISE_CONTROL = ("compression_ic_ppc512",)
+#: the optional runs of ``make validate-extended``
+EXTENDED = (*TAU_SERIES, *NOISE_CONTROL)
 NEEDS = {
     "1": ["ic_anisotropy", "whistler_anisotropy"],
     "2": ["compression_ic", *BETA_SERIES],
@@ -99,10 +110,18 @@ def run_status(run_dir: Path) -> dict:
         return {}
 
 
+def _has_checkpoint(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a checkpoint (``pic1d restart`` picks the newest valid)."""
+    ckpt = run_dir / "checkpoints"
+    return ckpt.is_dir() and any(ckpt.glob("ckpt_*"))
+
+
 def ensure_run(name: str, runs_dir: Path, rerun: bool, threads: int | None,
                no_run: bool) -> dict:
     """Run ``decks/validation/<name>.toml`` into ``runs_dir/<name>`` unless a finished run
-    of the same deck is there. Returns a summary (status, wall time, cost)."""
+    of the same deck is there; an interrupted run of the same deck with a checkpoint is
+    continued with ``pic1d restart`` (unless ``rerun``). Returns a summary (status, wall
+    time, cost)."""
     deck = RUNS[name]
     run_dir = runs_dir / name
     info = run_status(run_dir)
@@ -110,6 +129,7 @@ def ensure_run(name: str, runs_dir: Path, rerun: bool, threads: int | None,
         (run_dir / "deck.toml").read_text() == deck.read_text()
     ran = False
     if not (info.get("status") == "finished" and same and not rerun):
+        resume = same and not rerun and _has_checkpoint(run_dir)
         same = False
         if no_run:
             log.warning("%s: no finished run of the current deck (--no-run)", name)
@@ -117,8 +137,11 @@ def ensure_run(name: str, runs_dir: Path, rerun: bool, threads: int | None,
             env = dict(os.environ)
             if threads:
                 env["NUMBA_NUM_THREADS"] = str(threads)
-            cmd = [sys.executable, "-m", "pic1d", "run", str(deck), "--output", str(run_dir),
-                   "--overwrite"]
+            if resume:  # an interrupted run of the same deck continues from its checkpoint
+                cmd = [sys.executable, "-m", "pic1d", "restart", str(run_dir)]
+            else:
+                cmd = [sys.executable, "-m", "pic1d", "run", str(deck), "--output",
+                       str(run_dir), "--overwrite"]  # fmt: skip
             log.info("running %s: %s", name, " ".join(cmd[1:]))
             t0 = time.perf_counter()
             res = subprocess.run(cmd, cwd=ROOT, env=env)
@@ -177,8 +200,9 @@ def analyse(only: list[str], runs_dir: Path, fig_dir: Path, runs: dict) -> list[
             try:
                 series = tuple(runs_dir / n for n in BETA_SERIES if usable(n))
                 slower = tuple(runs_dir / n for n in TAU_SERIES if usable(n))
+                noise = tuple(runs_dir / n for n in NOISE_CONTROL if usable(n))
                 c2, base = check_compression(runs_dir / "compression_ic", fig_dir, "2",
-                                             series, slower)  # fmt: skip
+                                             series, slower, noise)  # fmt: skip
                 if "2" in only:
                     checks += c2
             except Exception as exc:  # noqa: BLE001
@@ -314,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-run", action="store_true", help="only analyse existing runs")
     p.add_argument("--threads", type=int, help="NUMBA_NUM_THREADS of the runs")
     p.add_argument("--extended", action="store_true",
-                   help="also run the tau_c = 400 /Omega_i0 run of check 2 (about 25 min)")
+                   help="also run the optional runs of check 2: tau_c = 400 and 800 /Omega_i0 "
+                   "and the 512-ppc noise control (about 2.5 h)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="validation: %(message)s")
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
@@ -327,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = {name: ensure_run(name, runs_dir, args.rerun, args.threads, args.no_run)
             for name in needed}
     if "2" in args.only:  # the optional runs: run with --extended, else used if finished
-        for name in TAU_SERIES:
+        for name in EXTENDED:
             if args.extended or (runs_dir / name / "run.json").is_file():
                 runs[name] = ensure_run(name, runs_dir, args.rerun and args.extended,
                                         args.threads, args.no_run or not args.extended)

@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, help="NUMBA_NUM_THREADS of the runs")
     p.add_argument("--extended", action="store_true",
                    help="also run the optional runs of check 2: tau_c = 400 and 800 /Omega_i0 "
-                   "and the 512-ppc noise control (about 2.5 h)")
+                   "and the 512-ppc noise control (about 2.6 h)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="validation: %(message)s")
     logging.getLogger("matplotlib").setLevel(logging.WARNING)

@@ -458,7 +458,35 @@ def _marginal_window(tau_c: float, beta: float, delta: float, drift: float = 0.0
     d = delta + drift * np.linspace(-0.5, 0.5, n)
     return {"beta_par": np.full(n, beta), "delta": d, "beta_mean": beta,
             "delta_mean": float(np.mean(d)), "beta0": 20.0, "t_from": 0.9 * tau_c,
-            "tau_c": tau_c}
+            "t_to": tau_c, "tau_c": tau_c}
+
+
+def _marginal_track(tau_c: float, s: float, alpha: float, beta_exponent: float) -> dict:
+    """A synthetic ion history of a compressing run to 1.41 tau_c: an anisotropy maximum
+    of 1.0 at 0.4 tau_c, then Delta_i = s beta_par,i^-alpha (+-2 % ripple) with
+    beta_par,i = 10 (1 + t/tau_c)^-beta_exponent."""
+    th = np.linspace(0.0, 1.41 * tau_c, 2821)
+    beta = 10.0 * (1.0 + th / tau_c) ** -beta_exponent
+    delta = s * beta**-alpha * (1.0 + 0.02 * np.sin(th / 3.0))
+    delta[np.argmin(np.abs(th - 0.4 * tau_c))] = 1.0
+    return {"track": (th, beta, delta), "t_aniso_peak": 0.4 * tau_c, "tau_c": tau_c}
+
+
+def test_validation_study_fit_within_the_run():
+    """Check 2.S800fit: S and alpha fitted to the late (beta_par, Delta) track of one run
+    (the later half of the time from the anisotropy peak to the end) recover the law the
+    track was made with; a window spanning too little beta_par decides nothing."""
+    from validation.checks import _study_fit
+
+    c = _study_fit("2", _marginal_track(800.0, 0.45, 0.4, 2.0))
+    assert c.id == "2.S800fit" and c.passed is True
+    assert abs(c.details["S"] / 0.45 - 1) < 0.02 and abs(c.details["alpha"] - 0.4) < 0.01
+    assert abs(c.details["t_from"] / 800.0 - 0.905) < 1e-3
+    assert abs(c.details["beta_span"] - (2.41 / 1.905) ** 2) < 0.01
+    assert _study_fit("2", _marginal_track(800.0, 0.8, 0.4, 2.0)).passed is False
+    assert _study_fit("2", _marginal_track(800.0, 0.45, 0.7, 2.0)).passed is False
+    flat = _study_fit("2", _marginal_track(800.0, 0.45, 0.4, 1.0))  # beta x1.27
+    assert flat.passed is None and "not determined" in flat.measured
 
 
 def test_validation_study_marginal_law_with_noise_correction():
@@ -488,10 +516,25 @@ def test_validation_study_marginal_law_with_noise_correction():
     assert _study_marginal("2", base, high, [], alpha).passed is False
 
 
+def test_validation_study_beta_at_the_end():
+    """Check 2.beta800 (study Fig. 1(e)): the total beta halves by 1.41 tau_c (within
+    10 %) with ions hotter than electrons; a shorter run decides nothing."""
+    from validation.checks import beta_verdict
+
+    c = beta_verdict("2", 1.41, 20.0, 9.4, 1.3)
+    assert c.id == "2.beta800" and c.passed is True and abs(c.value - 0.47) < 1e-12
+    assert beta_verdict("2", 1.41, 20.0, 11.2, 1.3).passed is False  # ratio 0.56
+    assert beta_verdict("2", 1.41, 20.0, 8.8, 1.3).passed is False  # ratio 0.44
+    assert beta_verdict("2", 1.41, 20.0, 10.0, 0.9).passed is False  # electrons hotter
+    short = beta_verdict("2", 1.0, 20.0, 10.0, 1.3)
+    assert short.passed is None and "not decided" in short.measured
+
+
 def test_validation_resumes_an_interrupted_run(tmp_path, monkeypatch):
     """`make validate` continues an interrupted run of an unchanged deck from its
-    checkpoint (`pic1d restart`), reruns a changed deck from scratch (`pic1d run
-    --overwrite`), and leaves a finished run alone."""
+    checkpoint (`pic1d restart`), extends a run whose deck changed only in duration
+    (`pic1d run DECK --restart latest`), reruns a deck with other physics from scratch
+    (`pic1d run --overwrite`), and leaves a finished run alone."""
     import subprocess
 
     from validation import run as vrun
@@ -508,9 +551,20 @@ def test_validation_resumes_an_interrupted_run(tmp_path, monkeypatch):
     assert calls[-1][-2:] == ["restart", str(run_dir)]
     vrun.ensure_run("compression_ic_ppc512", tmp_path, True, None, False)  # --rerun
     assert calls[-1][-5:] == ["run", str(deck), "--output", str(run_dir), "--overwrite"]
-    (run_dir / "deck.toml").write_text(deck.read_text() + "\n# changed\n")
+    text = deck.read_text()
+    (run_dir / "deck.toml").write_text(text.replace("seed = ", "seed = 1"))  # new physics
     vrun.ensure_run("compression_ic_ppc512", tmp_path, False, None, False)
     assert calls[-1][-5:] == ["run", str(deck), "--output", str(run_dir), "--overwrite"]
+    # the run's deck was shorter (same physics): extended from its checkpoint
+    short = text.replace('duration = "1.0 tau_c"', 'duration = "0.5 tau_c"')
+    assert short != text
+    (run_dir / "deck.toml").write_text(short)
+    (run_dir / "run.json").write_text('{"status": "finished"}')
+    vrun.ensure_run("compression_ic_ppc512", tmp_path, False, None, False)
+    assert calls[-1][-6:] == ["run", str(deck), "--output", str(run_dir), "--restart",
+                              "latest"]
+    vrun.ensure_run("compression_ic_ppc512", tmp_path, True, None, False)  # --rerun
+    assert calls[-1][-1] == "--overwrite"
     (run_dir / "deck.toml").write_text(deck.read_text())
     (run_dir / "run.json").write_text('{"status": "finished"}')
     n = len(calls)

@@ -315,6 +315,9 @@ WAVE_WINDOW = 5.0
 LATE_FRACTION = 0.1
 #: the reference study's compression time (its fiducial run), 1/Omega_i0
 STUDY_TAU_C = 800.0
+#: the end of the tau_c-trend windows, in tau_c: the duration of the tau_c = 200 base
+#: run, so that every run of the trend is compared at the same B/B0 = 4
+TAU_COMPARE = 1.0
 
 
 def wave_energies(run, window: float = WAVE_WINDOW) -> dict[str, np.ndarray]:
@@ -500,9 +503,16 @@ def figure_compression(res: dict[str, Any], br: dict[str, Any], fit, fit_points,
 
 
 def marginal_points(run_dir: str | Path, res: dict[str, Any] | None = None,
-                    late: float = LATE_FRACTION) -> dict[str, Any]:
+                    late: float = LATE_FRACTION,
+                    until_tau_c: float | None = None) -> dict[str, Any]:
     """Ion (beta_par, Delta) history samples of the last ``late`` tau_c of a compressing
-    run (the marginal state), with their means and the run's initial beta."""
+    run (the marginal state), with their means and the run's initial beta.
+
+    ``until_tau_c`` ends the window at the last sample at or before that time in tau_c
+    instead of at the end of the run: runs of different durations are then
+    compared at the same compression factor. The returned ``"track"`` holds the whole
+    ion history (t [1/Omega_i0], beta_par, Delta) and ``"t_aniso_peak"`` the time of
+    the anisotropy maximum (for fits over the late track)."""
     from postprocess.anisotropy import species_series
 
     if res is None:
@@ -512,12 +522,16 @@ def marginal_points(run_dir: str | Path, res: dict[str, Any] | None = None,
         ions = species_series(run.history, "ions")
     else:
         run, th, tau, ions = res["run"], res["t_hist"], res["tau_c"], res["ions"]
-    m = th >= th[-1] - late * tau
-    return {"beta_par": np.asarray(ions["beta_par"][m]), "delta": np.asarray(ions["anisotropy"][m]),
-            "beta_mean": float(np.mean(ions["beta_par"][m])),
-            "delta_mean": float(np.mean(ions["anisotropy"][m])),
-            "beta0": float(run.param("beta")), "t_from": float(th[-1] - late * tau),
-            "tau_c": tau}
+    beta, delta = np.asarray(ions["beta_par"]), np.asarray(ions["anisotropy"])
+    t_to = float(th[-1])
+    if until_tau_c is not None:  # the last sample at or before until_tau_c (+ round-off)
+        t_to = float(th[th <= until_tau_c * tau * (1.0 + 1e-9)][-1])
+    m = (th >= t_to - late * tau) & (th <= t_to)
+    return {"beta_par": beta[m], "delta": delta[m],
+            "beta_mean": float(np.mean(beta[m])), "delta_mean": float(np.mean(delta[m])),
+            "beta0": float(run.param("beta")), "t_from": t_to - late * tau, "t_to": t_to,
+            "tau_c": tau, "track": (np.asarray(th), beta, delta),
+            "t_aniso_peak": float(th[int(np.argmax(delta))])}
 
 
 def check_compression(run_dir: Path, out_dir: Path, cid: str = "2",
@@ -633,15 +647,22 @@ def check_compression(run_dir: Path, out_dir: Path, cid: str = "2",
             detail))
     if slower:
         alpha = fit.alpha if (fit is not None and enough) else 0.4
-        slow_pts = [marginal_points(d) for d in slower]
-        noise_pts = [marginal_points(d) for d in noise]
+        # the tau_c trend compares every run at the base run's compression factor (its
+        # end, t = 1.0 tau_c); the study's law is taken at the end of the tau_c = 800 run
+        t_base = TAU_COMPARE
+        slow_pts = [marginal_points(d, until_tau_c=t_base) for d in slower]
+        noise_pts = [marginal_points(d, until_tau_c=t_base) for d in noise]
         tau_checks = [_tau_trend(cid, pts[0], slow_pts, alpha)]
-        study = [p for p in slow_pts if abs(p["tau_c"] / STUDY_TAU_C - 1) < 0.01]
+        study = [d for d, p in zip(slower, slow_pts, strict=True)
+                 if abs(p["tau_c"] / STUDY_TAU_C - 1) < 0.01]
         if study:
-            tau_checks.append(_study_marginal(cid, pts[0], study[0], noise_pts, alpha))
+            p800 = marginal_points(study[0])
+            tau_checks.append(_study_marginal(cid, pts[0], p800, noise_pts, alpha))
+            tau_checks.append(_study_fit(cid, p800))
+            tau_checks.append(_study_beta(cid, study[0]))
         try:
             tau_fig = figure_tau((run_dir, *slower), noise, alpha, out_dir,
-                                 f"check{cid}_tau")  # fmt: skip
+                                 f"check{cid}_tau", until_tau_c=t_base)  # fmt: skip
             for c in tau_checks:
                 c.figures.append(tau_fig.name)
         except (OSError, KeyError, ValueError) as exc:
@@ -693,7 +714,8 @@ def _tau_trend(cid: str, base: dict[str, Any], slow: list[dict[str, Any]],
                          for t, p, s, e in zip(taus, pts, s_eff, err, strict=True))
     return Check(
         f"{cid}.tau", "marginal state vs compression time: S_eff = Delta_i beta_par,i^alpha "
-        "(last 0.1 tau_c) falls as tau_c grows (study Sec. 8, Fig. 10(b))",
+        f"(t = {base['t_from'] / base['tau_c']:.1f}-{base['t_to'] / base['tau_c']:.1f} tau_c "
+        "of each run: the same B/B0) falls as tau_c grows (study Sec. 8, Fig. 10(b))",
         f"{runs_txt} [/Omega_i0, alpha = {alpha:.2f}]; S_eff ~ tau_c^{slope:.2f}, "
         f"extrapolated to tau_c = 800: S = {s800:.3f} (the study's fiducial law: 0.3-0.6)",
         "S_eff(slower runs) below S_eff(tau_c = 200) by more than 2 sigma", ok, slope,
@@ -702,11 +724,12 @@ def _tau_trend(cid: str, base: dict[str, Any], slow: list[dict[str, Any]],
 
 
 def figure_tau(runs: tuple[Path, ...], noise: tuple[Path, ...], alpha: float,
-               out_dir: Path, name: str) -> Path:
+               out_dir: Path, name: str, until_tau_c: float | None = 1.0) -> Path:
     """Reference study Fig. 10(b) style: (a) Delta_i against B/B0 for the runs of one plasma
-    with different tau_c (dotted: the noise control at half the ppc), late windows marked;
-    (b) S_eff = Delta_i beta_par,i^alpha of the late windows against tau_c, with the
-    study's S = 0.3-0.6 at its tau_c = 800 /Omega_i0."""
+    with different tau_c (dotted: the noise control at half the ppc);
+    (b) S_eff = Delta_i beta_par,i^alpha of the late windows (ending at ``until_tau_c``,
+    the same B/B0 for every run) against tau_c, with the study's S = 0.3-0.6 at its
+    tau_c = 800 /Omega_i0."""
     from postprocess import plots
     from postprocess.anisotropy import species_series
 
@@ -721,7 +744,7 @@ def figure_tau(runs: tuple[Path, ...], noise: tuple[Path, ...], alpha: float,
             color = plots.SPECIES_COLORS[i % len(runs)] if ls == "-" else "0.4"
             a.plot(bx / bx[0], ions["anisotropy"], ls, color=color, lw=0.9,
                    label=rf"$\tau_c\Omega_{{i0}} = {tau:.0f}$, {ppc} ppc")
-            p = marginal_points(d)
+            p = marginal_points(d, until_tau_c=until_tau_c)
             s_eff = p["delta_mean"] * p["beta_mean"] ** alpha
             err = _late_error(p) * p["beta_mean"] ** alpha
             b.errorbar([tau], [s_eff], yerr=[err], fmt="o" if ls == "-" else "s",
@@ -776,10 +799,89 @@ def _study_marginal(cid: str, base: dict[str, Any], p800: dict[str, Any],
     return Check(
         f"{cid}.S800", "marginal-stability law at the study's compression time "
         "tau_c = 800 /Omega_i0 (its fiducial run): S = Delta_i beta_par,i^alpha, alpha from "
-        "the beta series (last 0.1 tau_c)",
+        f"the beta series (t = {p800['t_from'] / p800['tau_c']:.2f}-"
+        f"{p800['t_to'] / p800['tau_c']:.2f} tau_c, the end of the run)",
         f"Delta_i = {d:.3f} +- {_late_error(p800):.3f} at beta_par,i = {b:.2f} (band "
         f"{lo:.3f}-{hi:.3f}); S = {s800:.3f} +- {err:.3f} (alpha = {alpha:.2f}){noise_txt}",
         "0.3 <= S <= 0.6 (also noise-corrected) and Delta_i inside the band", ok, s800, detail)
+
+
+def _study_fit(cid: str, p800: dict[str, Any]) -> Check:
+    """The study's own measurement of the marginal law (Sec. 4, Fig. 1(d)): S and alpha
+    fitted to the ion (beta_par, Delta) track of the tau_c = 800 run itself, up to the
+    end of the run. The study's start time is lost from the text; the fit here uses the
+    later half of the time between the anisotropy maximum and the end (before it, Delta_i
+    still relaxes from its overshoot at nearly constant beta_par,i). Decided only when
+    the window spans beta_par,i by ``MIN_FIT_BETA_SPAN``; the 1-sigma errors assume
+    chi^2 = 1 as the study does (the samples are correlated: they are lower bounds)."""
+    from postprocess.anisotropy import MIN_FIT_BETA_SPAN, fit_marginal
+
+    th, beta, delta = p800["track"]
+    t_fit = 0.5 * (p800["t_aniso_peak"] + th[-1])
+    m = th >= t_fit
+    span = float(np.max(beta[m]) / np.min(beta[m]))
+    tau = p800["tau_c"]
+    window = (f"t = {t_fit / tau:.2f}-{th[-1] / tau:.2f} tau_c, beta_par,i = "
+              f"{np.min(beta[m]):.2f}-{np.max(beta[m]):.2f}")
+    try:
+        fit = fit_marginal(beta[m], delta[m])
+    except ValueError as exc:
+        return Check(f"{cid}.S800fit", "marginal law fitted within the tau_c = 800 run",
+                     f"no fit ({exc}; {window})", "0.3 <= S <= 0.6, 0.3 <= alpha <= 0.5",
+                     None, math.nan)
+    enough = span >= MIN_FIT_BETA_SPAN
+    why = "" if enough else (f"; not determined: beta_par,i spans x{span:.2f} "
+                             f"(need x{MIN_FIT_BETA_SPAN})")
+    ok = (0.3 <= fit.S <= 0.6 and 0.3 <= fit.alpha <= 0.5) if enough else None
+    return Check(
+        f"{cid}.S800fit", "marginal law Delta_i = S beta_par,i^-alpha fitted within the "
+        "tau_c = 800 run to its end, as the study fits its fiducial run (Fig. 1(d))",
+        f"S = {fit.S:.3f} +- {fit.S_err:.3f}, alpha = {fit.alpha:.3f} +- {fit.alpha_err:.3f} "
+        f"({fit.n_points} samples, {window}){why}",
+        "0.3 <= S <= 0.6 and 0.3 <= alpha <= 0.5", ok, fit.S,
+        {"S": fit.S, "S_err": fit.S_err, "alpha": fit.alpha, "alpha_err": fit.alpha_err,
+         "t_from": t_fit, "t_to": float(th[-1]), "beta_span": span, "tau_c": tau})
+
+
+def _study_beta(cid: str, run_dir: Path, tol: float = 0.1) -> Check:
+    """Reference study Fig. 1(e) / Sec. 3.1: in its fiducial run "the total plasma beta
+    decreases to half its initial value by the simulation's end, with ions hotter than
+    electrons". Measured at the end of the tau_c = 800 run (the study's 1.41 tau_c when
+    run to it): beta_total(end)/beta_total(0) within ``tol`` (relative) of 1/2 and
+    T_i > T_e (T = (T_par + 2 T_perp)/3). Only decided for a run that reaches 1.41 tau_c."""
+    from postprocess.anisotropy import beta_vs_time, species_series
+
+    run = open_run(run_dir)
+    h = run.history
+    th = run.time_in("Omega_i0")
+    tau = float(run.param("tau_c")) * float(run.param("omega_ci0"))
+    species = [(s["name"], float(s["charge"])) for s in run.params["species"]
+               if not s.get("tracer", False)]
+    beta = beta_vs_time(h, species)["beta_total"]
+    temp = {}
+    for name, q in species:
+        s = species_series(h, name)
+        temp["i" if q > 0 else "e"] = (s["T_par"][-1] + 2.0 * s["T_perp"][-1]) / 3.0
+    return beta_verdict(cid, float(th[-1] / tau), float(beta[0]), float(beta[-1]),
+                        float(temp["i"] / temp["e"]), tol)
+
+
+def beta_verdict(cid: str, end: float, beta0: float, beta_end: float, t_ratio: float,
+                 tol: float = 0.1) -> Check:
+    """Check ``<cid>.beta800`` from its numbers (see :func:`_study_beta`): ``end`` the
+    run's end in tau_c, the total beta at its start and end, and T_i/T_e at the end."""
+    ratio = beta_end / beta0
+    full = end >= 1.41 - 1e-3
+    ok = bool(abs(ratio / 0.5 - 1.0) <= tol and t_ratio > 1.0) if full else None
+    why = "" if full else f"; not decided: the run ends at {end:.2f} tau_c, not 1.41"
+    return Check(
+        f"{cid}.beta800", "total plasma beta at the end of the tau_c = 800 run (study "
+        "Fig. 1(e): half its initial value, ions hotter than electrons)",
+        f"beta_total = {beta0:.2f} -> {beta_end:.2f} at t = {end:.2f} tau_c (ratio "
+        f"{ratio:.3f}); T_i/T_e = {t_ratio:.3f}{why}",
+        f"ratio 0.5 within {100 * tol:.0f} % and T_i > T_e", ok, ratio,
+        {"beta_total_0": beta0, "beta_total_end": beta_end, "ratio": ratio,
+         "T_i_over_T_e": t_ratio, "t_end_tau_c": end})
 
 
 def check_forcing(run_dir: Path, base: dict[str, Any], out_dir: Path,

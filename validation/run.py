@@ -30,7 +30,9 @@ Usage::
 
 A finished run whose deck is unchanged is not run again (``--rerun`` forces it); an
 interrupted one (killed, or stopped by a signal or its wall time) continues from its
-newest checkpoint with ``pic1d restart``.
+newest checkpoint with ``pic1d restart``, and a run whose deck changed only in what a
+restart may change (a longer duration, outputs) is extended from its newest checkpoint
+with ``pic1d run DECK --restart latest``.
 Exit status: 0 if every check passed, 1 otherwise (the report is written either way).
 """
 
@@ -79,7 +81,7 @@ RUNS = {
 BETA_SERIES = ("compression_ic_beta2", "compression_ic_beta6")
 #: runs with a slower compression, for the tau_c trend of the marginal state and the
 #: marginal law at the study's tau_c = 800 /Omega_i0 (check 2; only run with --extended,
-#: about 25 min and 2 h, but used whenever a finished run is there)
+#: about 25 min and 2.8 h, but used whenever a finished run is there)
 TAU_SERIES = ("compression_ic_tau400", "compression_ic_tau800")
 #: the noise control of the tau_c = 800 run: tau_c = 200 at half the ppc (check 2; only
 #: run with --extended, about 7 min, but used whenever a finished run is there)
@@ -116,20 +118,37 @@ def _has_checkpoint(run_dir: Path) -> bool:
     return ckpt.is_dir() and any(ckpt.glob("ckpt_*"))
 
 
+def _same_physics(old_deck: Path, new_deck: Path) -> bool:
+    """Whether two decks differ only in what a restart may change (outputs, checkpoints,
+    parallel layout, duration; ``pic1d.io.checkpoint.physics_differences``)."""
+    from pic1d.deck import DeckError, load_deck
+    from pic1d.io.checkpoint import physics_differences
+
+    try:
+        return not physics_differences(load_deck(old_deck), load_deck(new_deck))
+    except (DeckError, OSError) as exc:
+        log.info("%s: not comparable with %s (%s)", old_deck, new_deck, exc)
+        return False
+
+
 def ensure_run(name: str, runs_dir: Path, rerun: bool, threads: int | None,
                no_run: bool) -> dict:
     """Run ``decks/validation/<name>.toml`` into ``runs_dir/<name>`` unless a finished run
-    of the same deck is there; an interrupted run of the same deck with a checkpoint is
-    continued with ``pic1d restart`` (unless ``rerun``). Returns a summary (status, wall
-    time, cost)."""
+    of the same deck is there. Unless ``rerun``, a run with a checkpoint is continued
+    rather than started again: an interrupted run of the same deck with ``pic1d restart``,
+    and a run of a deck with the same physics (e.g. a longer ``[run] duration`` or other
+    outputs) with ``pic1d run DECK --restart latest``, which extends it. Returns a summary
+    (status, wall time, cost)."""
     deck = RUNS[name]
     run_dir = runs_dir / name
     info = run_status(run_dir)
-    same = (run_dir / "deck.toml").is_file() and \
-        (run_dir / "deck.toml").read_text() == deck.read_text()
+    old_deck = run_dir / "deck.toml"
+    same = old_deck.is_file() and old_deck.read_text() == deck.read_text()
     ran = False
     if not (info.get("status") == "finished" and same and not rerun):
         resume = same and not rerun and _has_checkpoint(run_dir)
+        extend = (not same and not rerun and old_deck.is_file() and _has_checkpoint(run_dir)
+                  and _same_physics(old_deck, deck))
         same = False
         if no_run:
             log.warning("%s: no finished run of the current deck (--no-run)", name)
@@ -139,6 +158,9 @@ def ensure_run(name: str, runs_dir: Path, rerun: bool, threads: int | None,
                 env["NUMBA_NUM_THREADS"] = str(threads)
             if resume:  # an interrupted run of the same deck continues from its checkpoint
                 cmd = [sys.executable, "-m", "pic1d", "restart", str(run_dir)]
+            elif extend:  # same physics, e.g. a longer duration: continue with the new deck
+                cmd = [sys.executable, "-m", "pic1d", "run", str(deck), "--output",
+                       str(run_dir), "--restart", "latest"]  # fmt: skip
             else:
                 cmd = [sys.executable, "-m", "pic1d", "run", str(deck), "--output",
                        str(run_dir), "--overwrite"]  # fmt: skip
@@ -339,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, help="NUMBA_NUM_THREADS of the runs")
     p.add_argument("--extended", action="store_true",
                    help="also run the optional runs of check 2: tau_c = 400 and 800 /Omega_i0 "
-                   "and the 512-ppc noise control (about 2.6 h)")
+                   "and the 512-ppc noise control (about 3.4 h)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="validation: %(message)s")
     logging.getLogger("matplotlib").setLevel(logging.WARNING)

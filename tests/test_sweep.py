@@ -452,13 +452,14 @@ def test_validation_bandpass_keeps_the_growth_rate():
     np.testing.assert_allclose(ratio, ratio[0], rtol=2e-3)  # kernel cut at 4 sigma
 
 
-def _marginal_window(tau_c: float, beta: float, delta: float, drift: float = 0.0) -> dict:
+def _marginal_window(tau_c: float, beta: float, delta: float, drift: float = 0.0,
+                     ppc: int = 2048) -> dict:
     """A synthetic late window of a compressing run (validation.checks.marginal_points)."""
     n = 40
     d = delta + drift * np.linspace(-0.5, 0.5, n)
     return {"beta_par": np.full(n, beta), "delta": d, "beta_mean": beta,
             "delta_mean": float(np.mean(d)), "beta0": 20.0, "t_from": 0.9 * tau_c,
-            "t_to": tau_c, "tau_c": tau_c}
+            "t_to": tau_c, "tau_c": tau_c, "ppc": ppc}
 
 
 def _marginal_track(tau_c: float, s: float, alpha: float, beta_exponent: float) -> dict:
@@ -491,29 +492,36 @@ def test_validation_study_fit_within_the_run():
 
 def test_validation_study_marginal_law_with_noise_correction():
     """Check 2.S800 of `make validate-extended`: S = Delta_i beta^alpha of the tau_c = 800
-    run, its error from the window's drift, and the particle-noise bias measured by the
-    half-ppc control (S_eff(base) - S_eff(control)) added to it; the check passes only if
-    both the raw and the corrected S are in the study's 0.3-0.6 (and Delta_i in the band)."""
-    from validation.checks import _study_marginal
+    run, its error from the window's drift, and its extrapolation to infinite ppc from the
+    same run at a quarter of the ppc (bias linear in 1/ppc); the check passes only if both
+    the raw and the extrapolated S are in the study's 0.3-0.6 (and Delta_i in the band)."""
+    from validation.checks import _study_marginal, noise_extrapolation
+
+    # S_inf - c/ppc at 2048 and 512 ppc recovers S_inf exactly
+    s_inf, c_noise = 0.55, 40.0
+    s_hi, s_lo = s_inf - c_noise / 2048, s_inf - c_noise / 512
+    assert noise_extrapolation(s_hi, 0.0, 2048, s_lo, 0.0, 512)[0] == pytest.approx(s_inf)
+    # errors: f = 1/3 for 2048 vs 512 ppc
+    err = noise_extrapolation(s_hi, 0.03, 2048, s_lo, 0.03, 512)[1]
+    assert err == pytest.approx(0.03 * np.hypot(4 / 3, 1 / 3))
 
     alpha, beta = 0.35, 4.9
-    base = _marginal_window(200.0, beta, 0.80 * beta**-alpha)  # S_eff 0.80 at 1024 ppc
-    control = _marginal_window(200.0, beta, 0.75 * beta**-alpha)  # 0.75 at 512 ppc
-    slow = _marginal_window(800.0, beta, 0.50 * beta**-alpha, drift=0.02)
-    c = _study_marginal("2", base, slow, [control], alpha)
+    slow = _marginal_window(800.0, beta, s_hi * beta**-alpha, drift=0.02)
+    control = _marginal_window(800.0, beta, s_lo * beta**-alpha, ppc=512)
+    c = _study_marginal("2", slow, [control], alpha)
     assert c.id == "2.S800" and c.passed
-    assert c.value == pytest.approx(0.50, rel=1e-12)
-    assert c.details["noise_bias"] == pytest.approx(0.05, rel=1e-12)
-    assert c.details["S_noise_corrected"] == pytest.approx(0.55, rel=1e-12)
+    assert c.value == pytest.approx(s_hi, rel=1e-12)
+    assert c.details["S_noise_corrected"] == pytest.approx(s_inf, rel=1e-12)
+    assert c.details["noise_bias"] == pytest.approx(c_noise / 2048, rel=1e-9)
     # the error: the difference of the two half-window means (drift 0.02 over the window)
     assert c.details["S_err"] == pytest.approx(0.01 * beta**alpha, rel=0.06)
     # a noise bias that carries S out of the band fails the check
-    control_noisy = _marginal_window(200.0, beta, 0.65 * beta**-alpha)
-    assert _study_marginal("2", base, slow, [control_noisy], alpha).passed is False
+    noisy = _marginal_window(800.0, beta, (s_hi - 0.25) * beta**-alpha, ppc=512)  # S_inf 0.61
+    assert _study_marginal("2", slow, [noisy], alpha).passed is False
     # and without a control the raw S decides
-    assert _study_marginal("2", base, slow, [], alpha).passed is True
+    assert _study_marginal("2", slow, [], alpha).passed is True
     high = _marginal_window(800.0, beta, 0.70 * beta**-alpha)
-    assert _study_marginal("2", base, high, [], alpha).passed is False
+    assert _study_marginal("2", high, [], alpha).passed is False
 
 
 def test_validation_study_beta_at_the_end():
@@ -539,34 +547,34 @@ def test_validation_resumes_an_interrupted_run(tmp_path, monkeypatch):
 
     from validation import run as vrun
 
-    deck = vrun.RUNS["compression_ic_ppc512"]
+    deck = vrun.RUNS["compression_ic_beta2"]
     calls = []
     monkeypatch.setattr(subprocess, "run",
                         lambda cmd, **kw: calls.append(cmd) or subprocess.CompletedProcess(cmd, 0))
-    run_dir = tmp_path / "compression_ic_ppc512"
+    run_dir = tmp_path / "compression_ic_beta2"
     (run_dir / "checkpoints" / "ckpt_000000100").mkdir(parents=True)
     (run_dir / "deck.toml").write_text(deck.read_text())
     (run_dir / "run.json").write_text('{"status": "checkpointed"}')
-    vrun.ensure_run("compression_ic_ppc512", tmp_path, False, None, False)
+    vrun.ensure_run("compression_ic_beta2", tmp_path, False, None, False)
     assert calls[-1][-2:] == ["restart", str(run_dir)]
-    vrun.ensure_run("compression_ic_ppc512", tmp_path, True, None, False)  # --rerun
+    vrun.ensure_run("compression_ic_beta2", tmp_path, True, None, False)  # --rerun
     assert calls[-1][-5:] == ["run", str(deck), "--output", str(run_dir), "--overwrite"]
     text = deck.read_text()
     (run_dir / "deck.toml").write_text(text.replace("seed = ", "seed = 1"))  # new physics
-    vrun.ensure_run("compression_ic_ppc512", tmp_path, False, None, False)
+    vrun.ensure_run("compression_ic_beta2", tmp_path, False, None, False)
     assert calls[-1][-5:] == ["run", str(deck), "--output", str(run_dir), "--overwrite"]
     # the run's deck was shorter (same physics): extended from its checkpoint
     short = text.replace('duration = "1.0 tau_c"', 'duration = "0.5 tau_c"')
     assert short != text
     (run_dir / "deck.toml").write_text(short)
     (run_dir / "run.json").write_text('{"status": "finished"}')
-    vrun.ensure_run("compression_ic_ppc512", tmp_path, False, None, False)
+    vrun.ensure_run("compression_ic_beta2", tmp_path, False, None, False)
     assert calls[-1][-6:] == ["run", str(deck), "--output", str(run_dir), "--restart",
                               "latest"]
-    vrun.ensure_run("compression_ic_ppc512", tmp_path, True, None, False)  # --rerun
+    vrun.ensure_run("compression_ic_beta2", tmp_path, True, None, False)  # --rerun
     assert calls[-1][-1] == "--overwrite"
     (run_dir / "deck.toml").write_text(deck.read_text())
     (run_dir / "run.json").write_text('{"status": "finished"}')
     n = len(calls)
-    out = vrun.ensure_run("compression_ic_ppc512", tmp_path, False, None, False)
+    out = vrun.ensure_run("compression_ic_beta2", tmp_path, False, None, False)
     assert len(calls) == n and out["status"] == "finished"

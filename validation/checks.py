@@ -530,7 +530,8 @@ def marginal_points(run_dir: str | Path, res: dict[str, Any] | None = None,
     return {"beta_par": beta[m], "delta": delta[m],
             "beta_mean": float(np.mean(beta[m])), "delta_mean": float(np.mean(delta[m])),
             "beta0": float(run.param("beta")), "t_from": t_to - late * tau, "t_to": t_to,
-            "tau_c": tau, "track": (np.asarray(th), beta, delta),
+            "tau_c": tau, "ppc": int(run.params["species"][0]["ppc"]),
+            "track": (np.asarray(th), beta, delta),
             "t_aniso_peak": float(th[int(np.argmax(delta))])}
 
 
@@ -541,8 +542,8 @@ def check_compression(run_dir: Path, out_dir: Path, cid: str = "2",
     stability (late Delta_i in the study's band; S and alpha fitted across ``run_dir`` and
     the runs of the beta ``series``; with ``slower`` runs (same plasma, longer tau_c) the
     tau_c trend of the marginal state and, if one of them has the study's tau_c = 800
-    /Omega_i0, the marginal law there, corrected for particle noise with the ``noise``
-    control run: ``run_dir``'s deck at half the ppc), and the whistler burst first."""
+    /Omega_i0, the marginal law there, extrapolated to infinite ppc with the ``noise``
+    control run: that deck at fewer ppc), and the whistler burst first."""
     from postprocess.anisotropy import fit_marginal
 
     res = compression_analysis(run_dir)
@@ -651,13 +652,16 @@ def check_compression(run_dir: Path, out_dir: Path, cid: str = "2",
         # end, t = 1.0 tau_c); the study's law is taken at the end of the tau_c = 800 run
         t_base = TAU_COMPARE
         slow_pts = [marginal_points(d, until_tau_c=t_base) for d in slower]
-        noise_pts = [marginal_points(d, until_tau_c=t_base) for d in noise]
         tau_checks = [_tau_trend(cid, pts[0], slow_pts, alpha)]
         study = [d for d, p in zip(slower, slow_pts, strict=True)
                  if abs(p["tau_c"] / STUDY_TAU_C - 1) < 0.01]
         if study:
             p800 = marginal_points(study[0])
-            tau_checks.append(_study_marginal(cid, pts[0], p800, noise_pts, alpha))
+            # the noise control: the same tau_c at fewer ppc, windowed at the same times
+            ctl = [marginal_points(d, until_tau_c=p800["t_to"] / p800["tau_c"]) for d in noise]
+            ctl = [c for c in ctl if abs(c["tau_c"] / p800["tau_c"] - 1) < 0.01
+                   and c["ppc"] < p800["ppc"] and abs(c["t_to"] - p800["t_to"]) < 1.0]
+            tau_checks.append(_study_marginal(cid, p800, ctl, alpha))
             tau_checks.append(_study_fit(cid, p800))
             tau_checks.append(_study_beta(cid, study[0]))
         try:
@@ -726,15 +730,17 @@ def _tau_trend(cid: str, base: dict[str, Any], slow: list[dict[str, Any]],
 def figure_tau(runs: tuple[Path, ...], noise: tuple[Path, ...], alpha: float,
                out_dir: Path, name: str, until_tau_c: float | None = 1.0) -> Path:
     """Reference study Fig. 10(b) style: (a) Delta_i against B/B0 for the runs of one plasma
-    with different tau_c (dotted: the noise control at half the ppc);
+    with different tau_c (dotted: the noise control at fewer ppc);
     (b) S_eff = Delta_i beta_par,i^alpha of the late windows (ending at ``until_tau_c``,
-    the same B/B0 for every run) against tau_c, with the study's S = 0.3-0.6 at its
+    the same B/B0 for every run) against tau_c (open squares: the noise controls; open
+    diamond: extrapolated to infinite ppc), with the study's S = 0.3-0.6 at its
     tau_c = 800 /Omega_i0."""
     from postprocess import plots
     from postprocess.anisotropy import species_series
 
     with plots.style():
         fig, (a, b) = plots.figure(1, 2, width=7.0, height=2.8)  # noqa: F841
+        seen: dict[float, tuple[float, float, int]] = {}  # tau_c -> S_eff, error, ppc
         for i, (d, ls) in enumerate([(r, "-") for r in runs] + [(r, ":") for r in noise]):
             run = open_run(d)
             ions = species_series(run.history, "ions")
@@ -749,12 +755,20 @@ def figure_tau(runs: tuple[Path, ...], noise: tuple[Path, ...], alpha: float,
             err = _late_error(p) * p["beta_mean"] ** alpha
             b.errorbar([tau], [s_eff], yerr=[err], fmt="o" if ls == "-" else "s",
                        color=color, ms=4, capsize=2, mfc=color if ls == "-" else "none")
+            hi = seen.get(round(tau))
+            if ls == ":" and hi is not None and ppc < hi[2]:  # extrapolate to infinite ppc
+                s_inf, e_inf = noise_extrapolation(hi[0], hi[1], hi[2], s_eff, err, ppc)
+                b.errorbar([tau * 1.04], [s_inf], yerr=[e_inf], fmt="D", color="k", ms=3.5,
+                           capsize=2, mfc="none", label=r"ppc $\to\infty$ (bias $\propto$ 1/ppc)")
+                b.legend(fontsize=6, loc="upper right")
+            elif ls == "-":
+                seen[round(tau)] = (s_eff, err, ppc)
         a.set_xlabel(r"$B/B_0$")
         a.set_ylabel(r"$\Delta_i = T_\perp/T_\parallel - 1$")
         a.legend(fontsize=6)
         b.axhspan(0.3, 0.6, color="0.85", lw=0)
         b.axvline(STUDY_TAU_C, color="0.5", ls=":", lw=0.8)
-        b.text(STUDY_TAU_C, 0.61, " study: S = 0.3-0.6", fontsize=6, va="bottom")
+        b.text(STUDY_TAU_C, 0.31, "study: S = 0.3-0.6 ", fontsize=6, va="bottom", ha="right")
         b.set_xscale("log")
         b.set_xlim(150.0, 1100.0)
         b.set_xlabel(r"$\tau_c\,\Omega_{i0}$")
@@ -763,47 +777,64 @@ def figure_tau(runs: tuple[Path, ...], noise: tuple[Path, ...], alpha: float,
     return path
 
 
-def _study_marginal(cid: str, base: dict[str, Any], p800: dict[str, Any],
-                    noise: list[dict[str, Any]], alpha: float) -> Check:
+def noise_extrapolation(s_hi: float, err_hi: float, ppc_hi: float, s_lo: float,
+                        err_lo: float, ppc_lo: float) -> tuple[float, float]:
+    """Extrapolate a late-time S to infinite particles per cell from two runs that differ
+    only in ppc, assuming the particle-noise bias is linear in 1/ppc (noise scattering
+    rate ~ 1/ppc, small against the wave scattering that sets the marginal state):
+    ``S_inf = S_hi + (S_hi - S_lo) f`` with ``f = (1/ppc_hi) / (1/ppc_lo - 1/ppc_hi)``.
+
+    Returns
+    -------
+    (S_inf, error) with the two errors propagated in quadrature.
+    """
+    f = (1.0 / ppc_hi) / (1.0 / ppc_lo - 1.0 / ppc_hi)
+    return s_hi + (s_hi - s_lo) * f, math.hypot((1.0 + f) * err_hi, f * err_lo)
+
+
+def _study_marginal(cid: str, p800: dict[str, Any], noise: list[dict[str, Any]],
+                    alpha: float) -> Check:
     """The marginal law at the study's compression time (tau_c = 800 /Omega_i0, where its
-    S ~ 0.3-0.6 was measured): ``S = Delta_i beta_par,i^alpha`` of the late window, with
+    S ~ 0.3-0.6 was measured): ``S = Delta_i beta_par,i^alpha`` of the late window (the
+    end of the run, 1.31-1.41 tau_c when it runs for the study's 1.41 tau_c), with
     ``alpha`` from the beta series, and the late Delta_i inside the study's band at its
     beta_par,i.
 
-    Particle noise scatters the ions at a rate ~ 1/ppc, to be compared with the drive
-    ~ 1/tau_c; the tau_c = 800 run has ``tau_c/ppc`` twice that of the tau_c = 200 base
-    run. The noise control (the base deck at half the ppc: the same tau_c/ppc as the
-    tau_c = 800 run) measures the bias, ``S_eff(base) - S_eff(control)``, and the check
-    requires the noise-corrected S inside the band as well."""
+    Particle noise scatters the ions at a rate ~ 1/ppc, which lowers Delta_i. The noise
+    control (the same deck at fewer ppc, its window at the same times) gives the
+    extrapolation to infinite ppc (:func:`noise_extrapolation`), which must lie in the
+    band as well."""
     s800 = p800["delta_mean"] * p800["beta_mean"] ** alpha
     err = _late_error(p800) * p800["beta_mean"] ** alpha
     b, d = p800["beta_mean"], p800["delta_mean"]
     lo, hi = 0.3 * b ** -0.5, 0.6 * b ** -0.3
     ok = bool(0.3 <= s800 <= 0.6 and lo <= d <= hi)
     detail: dict[str, Any] = {"S": s800, "S_err": err, "alpha": alpha, "beta_par": b,
-                              "delta": d, "band": [lo, hi], "tau_c": p800["tau_c"]}
+                              "delta": d, "band": [lo, hi], "tau_c": p800["tau_c"],
+                              "ppc": p800["ppc"]}
     noise_txt = "; no noise control run"
     if noise:
-        s_base = base["delta_mean"] * base["beta_mean"] ** alpha
-        s_ctl = noise[0]["delta_mean"] * noise[0]["beta_mean"] ** alpha
-        err_ctl = math.hypot(_late_error(base), _late_error(noise[0])) * b ** alpha
-        bias = s_base - s_ctl
-        s_cor = s800 + bias
-        ok = ok and bool(0.3 <= s_cor <= 0.6)
-        noise_txt = (f"; noise control (tau_c = 200 at half the ppc, the same tau_c/ppc): "
-                     f"S_eff {s_ctl:.3f} vs {s_base:.3f}, bias {bias:+.3f} +- {err_ctl:.3f}, "
-                     f"noise-corrected S = {s_cor:.3f}")
-        detail.update({"S_noise_corrected": s_cor, "noise_bias": bias,
-                       "noise_bias_err": err_ctl, "S_eff_base": s_base,
-                       "S_eff_control": s_ctl})
+        c = noise[0]
+        s_ctl = c["delta_mean"] * c["beta_mean"] ** alpha
+        err_ctl = _late_error(c) * c["beta_mean"] ** alpha
+        s_inf, err_inf = noise_extrapolation(s800, err, p800["ppc"], s_ctl, err_ctl, c["ppc"])
+        ok = ok and bool(0.3 <= s_inf <= 0.6)
+        noise_txt = (f"; noise control ({c['ppc']} ppc, same window): S = {s_ctl:.3f} +- "
+                     f"{err_ctl:.3f}, so extrapolated to infinite ppc (bias ~ 1/ppc) "
+                     f"S = {s_inf:.3f} +- {err_inf:.3f}")
+        detail.update({"S_noise_corrected": s_inf, "S_noise_corrected_err": err_inf,
+                       "noise_bias": s_inf - s800, "S_control": s_ctl,
+                       "S_control_err": err_ctl, "ppc_control": c["ppc"]})
     return Check(
         f"{cid}.S800", "marginal-stability law at the study's compression time "
         "tau_c = 800 /Omega_i0 (its fiducial run): S = Delta_i beta_par,i^alpha, alpha from "
         f"the beta series (t = {p800['t_from'] / p800['tau_c']:.2f}-"
         f"{p800['t_to'] / p800['tau_c']:.2f} tau_c, the end of the run)",
         f"Delta_i = {d:.3f} +- {_late_error(p800):.3f} at beta_par,i = {b:.2f} (band "
-        f"{lo:.3f}-{hi:.3f}); S = {s800:.3f} +- {err:.3f} (alpha = {alpha:.2f}){noise_txt}",
-        "0.3 <= S <= 0.6 (also noise-corrected) and Delta_i inside the band", ok, s800, detail)
+        f"{lo:.3f}-{hi:.3f}); S = {s800:.3f} +- {err:.3f} (alpha = {alpha:.2f}, "
+        f"{p800['ppc']} ppc){noise_txt}",
+        "0.3 <= S <= 0.6 (also extrapolated to infinite ppc) and Delta_i inside the band",
+        ok, s800, detail)
 
 
 def _study_fit(cid: str, p800: dict[str, Any]) -> Check:

@@ -75,7 +75,7 @@ RUNS = {
     "compression_ic_beta6": DECKS / "compression_ic_beta6.toml",
     "compression_ic_tau400": DECKS / "compression_ic_tau400.toml",
     "compression_ic_tau800": DECKS / "compression_ic_tau800.toml",
-    "compression_ic_ppc512": DECKS / "compression_ic_ppc512.toml",
+    "compression_ic_tau800_ppc512": DECKS / "compression_ic_tau800_ppc512.toml",
 }
 #: runs with other initial beta, for the marginal-stability fit across beta (check 2)
 BETA_SERIES = ("compression_ic_beta2", "compression_ic_beta6")
@@ -83,9 +83,10 @@ BETA_SERIES = ("compression_ic_beta2", "compression_ic_beta6")
 #: marginal law at the study's tau_c = 800 /Omega_i0 (check 2; only run with --extended,
 #: about 25 min and 2.8 h, but used whenever a finished run is there)
 TAU_SERIES = ("compression_ic_tau400", "compression_ic_tau800")
-#: the noise control of the tau_c = 800 run: tau_c = 200 at half the ppc (check 2; only
-#: run with --extended, about 7 min, but used whenever a finished run is there)
-NOISE_CONTROL = ("compression_ic_ppc512",)
+#: the noise control of the tau_c = 800 run: the same deck at a quarter of its ppc, for
+#: the extrapolation of check 2.S800 to infinite ppc (only run with --extended, about
+#: 35 min, but used whenever a finished run is there)
+NOISE_CONTROL = ("compression_ic_tau800_ppc512",)
 #: the optional runs of ``make validate-extended``
 EXTENDED = (*TAU_SERIES, *NOISE_CONTROL)
 NEEDS = {
@@ -361,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, help="NUMBA_NUM_THREADS of the runs")
     p.add_argument("--extended", action="store_true",
                    help="also run the optional runs of check 2: tau_c = 400 and 800 /Omega_i0 "
-                   "and the 512-ppc noise control (about 3.4 h)")
+                   "and the 512-ppc noise control of the tau_c = 800 run (about 3.9 h)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="validation: %(message)s")
     logging.getLogger("matplotlib").setLevel(logging.WARNING)

@@ -573,6 +573,15 @@ def test_validation_resumes_an_interrupted_run(tmp_path, monkeypatch):
                               "latest"]
     vrun.ensure_run("compression_ic_beta2", tmp_path, True, None, False)  # --rerun
     assert calls[-1][-1] == "--overwrite"
+    # a deck that ends before the run's newest checkpoint: run again from the start
+    (run_dir / "checkpoints" / "ckpt_000000100").rename(
+        run_dir / "checkpoints" / "ckpt_999999999")
+    out = vrun.ensure_run("compression_ic_beta2", tmp_path, False, None, False)
+    assert calls[-1][-1] == "--overwrite"
+    # the (mocked) run left the old deck in place: the run counts as stale
+    assert out["status"].startswith("missing or stale")
+    (run_dir / "checkpoints" / "ckpt_999999999").rename(
+        run_dir / "checkpoints" / "ckpt_000000100")
     (run_dir / "deck.toml").write_text(deck.read_text())
     (run_dir / "run.json").write_text('{"status": "finished"}')
     n = len(calls)

@@ -119,17 +119,22 @@ def _has_checkpoint(run_dir: Path) -> bool:
     return ckpt.is_dir() and any(ckpt.glob("ckpt_*"))
 
 
-def _same_physics(old_deck: Path, new_deck: Path) -> bool:
-    """Whether two decks differ only in what a restart may change (outputs, checkpoints,
-    parallel layout, duration; ``pic1d.io.checkpoint.physics_differences``)."""
+def _can_extend(old_deck: Path, new_deck: Path, run_dir: Path) -> bool:
+    """Whether the run of ``old_deck`` in ``run_dir`` can be continued with ``new_deck``:
+    the decks differ only in what a restart may change (outputs, checkpoints, parallel
+    layout, duration; ``pic1d.io.checkpoint.physics_differences``) and the new duration
+    does not end before the run's newest checkpoint."""
     from pic1d.deck import DeckError, load_deck
     from pic1d.io.checkpoint import physics_differences
 
     try:
-        return not physics_differences(load_deck(old_deck), load_deck(new_deck))
+        old, new = load_deck(old_deck), load_deck(new_deck)
     except (DeckError, OSError) as exc:
         log.info("%s: not comparable with %s (%s)", old_deck, new_deck, exc)
         return False
+    steps = [int(c.name[5:]) for c in (run_dir / "checkpoints").glob("ckpt_*")
+             if c.name[5:].isdigit()]
+    return not physics_differences(old, new) and bool(steps) and new.run.steps >= max(steps)
 
 
 def ensure_run(name: str, runs_dir: Path, rerun: bool, threads: int | None,
@@ -138,7 +143,8 @@ def ensure_run(name: str, runs_dir: Path, rerun: bool, threads: int | None,
     of the same deck is there. Unless ``rerun``, a run with a checkpoint is continued
     rather than started again: an interrupted run of the same deck with ``pic1d restart``,
     and a run of a deck with the same physics (e.g. a longer ``[run] duration`` or other
-    outputs) with ``pic1d run DECK --restart latest``, which extends it. Returns a summary
+    outputs) with ``pic1d run DECK --restart latest``, which extends it. A run that did
+    not end with the deck's text in its directory counts as missing. Returns a summary
     (status, wall time, cost)."""
     deck = RUNS[name]
     run_dir = runs_dir / name
@@ -148,8 +154,8 @@ def ensure_run(name: str, runs_dir: Path, rerun: bool, threads: int | None,
     ran = False
     if not (info.get("status") == "finished" and same and not rerun):
         resume = same and not rerun and _has_checkpoint(run_dir)
-        extend = (not same and not rerun and old_deck.is_file() and _has_checkpoint(run_dir)
-                  and _same_physics(old_deck, deck))
+        extend = (not same and not rerun and old_deck.is_file()
+                  and _can_extend(old_deck, deck, run_dir))
         same = False
         if no_run:
             log.warning("%s: no finished run of the current deck (--no-run)", name)
@@ -171,7 +177,7 @@ def ensure_run(name: str, runs_dir: Path, rerun: bool, threads: int | None,
             log.info("%s: exit %d after %.0f s", name, res.returncode, time.perf_counter() - t0)
             ran = True
             info = run_status(run_dir)
-            same = True
+            same = old_deck.is_file() and old_deck.read_text() == deck.read_text()
     timing = info.get("timing", {})
     derived = info.get("derived", {})
     return {

@@ -24,7 +24,7 @@ help:
 	@echo "make test   - set up .venv, run the test suite (serial, then MPI tests on 2 ranks)"
 	@echo "make bench  - throughput benchmark (JSON in benchmarks/results/)"
 	@echo "make validate - validation campaign (about 45 min; validation/report.md)"
-	@echo "make validate-extended - the same plus the tau_c = 400, 800 runs and the noise control of check 2 (+3.9 h)"
+	@echo "make validate-extended - the same plus the tau_c = 400, 800 runs and the noise controls of check 2 (+5 h)"
 	@echo "make lint   - ruff"
 	@echo "make clean  - remove build products and test runs (keeps .venv)"
 

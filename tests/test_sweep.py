@@ -500,16 +500,38 @@ def test_validation_study_marginal_law_with_noise_correction():
     # S_inf - c/ppc at 2048 and 512 ppc recovers S_inf exactly
     s_inf, c_noise = 0.55, 40.0
     s_hi, s_lo = s_inf - c_noise / 2048, s_inf - c_noise / 512
-    assert noise_extrapolation(s_hi, 0.0, 2048, s_lo, 0.0, 512)[0] == pytest.approx(s_inf)
-    # errors: f = 1/3 for 2048 vs 512 ppc
-    err = noise_extrapolation(s_hi, 0.03, 2048, s_lo, 0.03, 512)[1]
-    assert err == pytest.approx(0.03 * np.hypot(4 / 3, 1 / 3))
+    ext = noise_extrapolation([s_hi, s_lo], [0.0, 0.0], [2048, 512])
+    assert ext["S_inf"] == pytest.approx(s_inf) and ext["c"] == pytest.approx(-c_noise)
+    # errors: S_inf = (4 S_hi - S_lo) / 3 for 2048 vs 512 ppc
+    ext = noise_extrapolation([s_hi, s_lo], [0.03, 0.03], [2048, 512])
+    assert ext["S_inf_err"] == pytest.approx(0.03 * np.hypot(4 / 3, 1 / 3))
+    assert ext["dof"] == 0 and np.isnan(ext["pull"])
+    # a third ppc on the line: exact, no residual, a smaller error than from two runs
+    s_mid = s_inf - c_noise / 1024
+    ext3 = noise_extrapolation([s_hi, s_mid, s_lo], [0.03] * 3, [2048, 1024, 512])
+    assert ext3["S_inf"] == pytest.approx(s_inf) and ext3["dof"] == 1
+    assert ext3["pull"] == pytest.approx(0.0, abs=1e-9)
+    assert ext3["S_inf_err"] < ext["S_inf_err"]
+    # the error and the pull are the propagated ones: a Monte-Carlo of the run errors
+    rng = np.random.default_rng(3)
+    sig = np.array([0.01, 0.02, 0.005])
+    draws = [noise_extrapolation([s_hi, s_mid, s_lo] + rng.normal(0, sig), sig,
+                                 [2048, 1024, 512]) for _ in range(4000)]
+    ext_w = noise_extrapolation([s_hi, s_mid, s_lo], sig, [2048, 1024, 512])
+    assert np.std([d["S_inf"] for d in draws]) == pytest.approx(ext_w["S_inf_err"], rel=0.05)
+    assert np.mean([d["pull"] for d in draws]) == pytest.approx(np.sqrt(2 / np.pi), rel=0.05)
+    # a middle point off the line by 3 sigma is flagged
+    off = noise_extrapolation([s_hi, s_mid + 0.09, s_lo], [0.03] * 3, [2048, 1024, 512])
+    assert off["pull"] > 2.0
+    with pytest.raises(ValueError, match="two or more different ppc"):
+        noise_extrapolation([s_hi, s_lo], [0.01, 0.01], [512, 512])
 
     alpha, beta = 0.35, 4.9
     slow = _marginal_window(800.0, beta, s_hi * beta**-alpha, drift=0.02)
     control = _marginal_window(800.0, beta, s_lo * beta**-alpha, ppc=512)
     c = _study_marginal("2", slow, [control], alpha)
     assert c.id == "2.S800" and c.passed
+    assert c.details["ppc_control"] == [512] and c.details["noise_dof"] == 0
     assert c.value == pytest.approx(s_hi, rel=1e-12)
     assert c.details["S_noise_corrected"] == pytest.approx(s_inf, rel=1e-12)
     assert c.details["noise_bias"] == pytest.approx(c_noise / 2048, rel=1e-9)
@@ -522,6 +544,48 @@ def test_validation_study_marginal_law_with_noise_correction():
     assert _study_marginal("2", slow, [], alpha).passed is True
     high = _marginal_window(800.0, beta, 0.70 * beta**-alpha)
     assert _study_marginal("2", high, [], alpha).passed is False
+    # two controls (1024 and 512 ppc) on the same line: the same S_inf, linearity tested
+    mid = _marginal_window(800.0, beta, (s_inf - c_noise / 1024) * beta**-alpha, ppc=1024)
+    c3 = _study_marginal("2", slow, [mid, control], alpha)
+    assert c3.details["S_noise_corrected"] == pytest.approx(s_inf, rel=1e-6)
+    assert c3.details["noise_dof"] == 1 and "1024 ppc" in c3.measured
+    # the late state's linear growth rate, when known, is reported with the check
+    c = _study_marginal("2", {**slow, "gamma_L": 0.012}, [control], alpha)
+    assert c.details["gamma_L_late"] == 0.012 and "gamma_L,max = 0.012" in c.measured
+
+
+def test_validation_late_growth_rate_of_the_window(tmp_path):
+    """The linear growth rate reported with check 2.S800: the classic proton-cyclotron
+    state (beta_par,p = 1, T_perp/T_par = 2, isotropic electrons beta_e = 1, m_p/m_e =
+    1836; gamma_max ~ 0.044 Omega_p, Gary 1993) inside the window 30-35 /Omega_i0 of a
+    history whose B doubles (gamma in the instantaneous Omega_p), a weaker anisotropy
+    (T_perp/T_par = 1.5) outside it: the window's gamma_L,max is the classic one."""
+    from validation.checks import late_growth_rate
+
+    mass_ratio, n_t = 1836.0, 41
+    b = 1e-4 * np.sqrt(mass_ratio) * np.linspace(1.0, 2.0, n_t)
+    omega_ci0 = b[0] / mass_ratio
+    t_ci = np.linspace(0.0, 40.0, n_t)  # 1/Omega_i0
+    n = (b / b[0]) ** 2  # v_A/c = 1e-4 throughout
+    t_par = 0.5 * b[0] ** 2  # beta_par = 2 n T / B^2 = 1 throughout
+    a_ion = np.where((t_ci >= 29.5) & (t_ci <= 35.5), 2.0, 1.5)
+    with h5py.File(tmp_path / "history.h5", "w") as f:
+        f["time"] = t_ci / omega_ci0  # 1/omega_pe0
+        f["B_x"] = b
+        for name, a in (("electrons", np.ones(n_t)), ("ions", a_ion)):
+            f[f"n_{name}"] = n
+            f[f"T_par_{name}"] = np.full(n_t, t_par)
+            f[f"T_perp_{name}"] = a * t_par
+        f.attrs["species_names"] = ["electrons", "ions"]
+        f.attrs["species_charge"] = [-1.0, 1.0]
+        f.attrs["species_mass"] = [1.0, mass_ratio]
+        f.attrs["species_tracer"] = [False, False]
+        f.attrs["mass_ratio"] = mass_ratio
+        f.attrs["B0"] = b[0]
+        f.attrs["omega_ci0"] = omega_ci0
+    gamma = late_growth_rate(tmp_path, 30.0, 35.0)
+    assert abs(gamma / 0.044 - 1) < 0.02, gamma
+    assert late_growth_rate(tmp_path, 5.0, 10.0) < 0.5 * gamma  # A = 1.5 outside
 
 
 def test_validation_study_beta_at_the_end():

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -657,6 +658,7 @@ def check_compression(run_dir: Path, out_dir: Path, cid: str = "2",
                  if abs(p["tau_c"] / STUDY_TAU_C - 1) < 0.01]
         if study:
             p800 = marginal_points(study[0])
+            p800["gamma_L"] = late_growth_rate(study[0], p800["t_from"], p800["t_to"])
             # the noise control: the same tau_c at fewer ppc, windowed at the same times
             ctl = [marginal_points(d, until_tau_c=p800["t_to"] / p800["tau_c"]) for d in noise]
             ctl = [c for c in ctl if abs(c["tau_c"] / p800["tau_c"] - 1) < 0.01
@@ -687,6 +689,36 @@ def check_compression(run_dir: Path, out_dir: Path, cid: str = "2",
     for c in checks:
         c.figures.append(fig.name)
     return checks, res
+
+
+def late_growth_rate(path: str | Path, t_from: float, t_to: float, n_times: int = 5) -> float:
+    """Fastest L-mode (ion-cyclotron) growth rate of the bi-Maxwellian with a run's
+    moments, averaged over ``n_times`` outputs of the window ``t_from``-``t_to``
+    [1/Omega_i0]: where the marginal state sits against the linear thresholds.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``history.h5`` or the run directory holding it.
+    t_from, t_to : float
+        The window in 1/Omega_i0.
+
+    Returns
+    -------
+    float
+        gamma_L,max in the instantaneous Omega_i (NaN where no root was found).
+    """
+    import h5py
+
+    from postprocess.dispersion import from_history
+
+    path = Path(path)
+    hfile = path / "history.h5" if path.is_dir() else path
+    with h5py.File(hfile, "r") as f:
+        omega_ci0 = float(f.attrs["omega_ci0"])
+    times = np.linspace(t_from, t_to, n_times) / omega_ci0
+    dh = from_history(hfile, times=times)
+    return float(np.nanmean(dh.band_arrays("L")["gamma_max"]))
 
 
 def _late_error(p: dict[str, Any]) -> float:
@@ -740,14 +772,15 @@ def figure_tau(runs: tuple[Path, ...], noise: tuple[Path, ...], alpha: float,
 
     with plots.style():
         fig, (a, b) = plots.figure(1, 2, width=7.0, height=2.8)  # noqa: F841
-        seen: dict[float, tuple[float, float, int]] = {}  # tau_c -> S_eff, error, ppc
+        seen: dict[int, list[tuple[float, float, int]]] = {}  # tau_c -> (S_eff, err, ppc)
         for i, (d, ls) in enumerate([(r, "-") for r in runs] + [(r, ":") for r in noise]):
             run = open_run(d)
             ions = species_series(run.history, "ions")
             bx = np.asarray(run.history["B_x"], dtype=np.float64)
             tau = float(run.param("tau_c")) * float(run.param("omega_ci0"))
             ppc = run.params["species"][0]["ppc"]
-            color = plots.SPECIES_COLORS[i % len(runs)] if ls == "-" else "0.4"
+            color = (plots.SPECIES_COLORS[i % len(runs)] if ls == "-"
+                     else f"{0.3 + 0.3 * ((i - len(runs)) % 2):.1f}")  # controls: greys
             a.plot(bx / bx[0], ions["anisotropy"], ls, color=color, lw=0.9,
                    label=rf"$\tau_c\Omega_{{i0}} = {tau:.0f}$, {ppc} ppc")
             p = marginal_points(d, until_tau_c=until_tau_c)
@@ -755,14 +788,16 @@ def figure_tau(runs: tuple[Path, ...], noise: tuple[Path, ...], alpha: float,
             err = _late_error(p) * p["beta_mean"] ** alpha
             b.errorbar([tau], [s_eff], yerr=[err], fmt="o" if ls == "-" else "s",
                        color=color, ms=4, capsize=2, mfc=color if ls == "-" else "none")
-            hi = seen.get(round(tau))
-            if ls == ":" and hi is not None and ppc < hi[2]:  # extrapolate to infinite ppc
-                s_inf, e_inf = noise_extrapolation(hi[0], hi[1], hi[2], s_eff, err, ppc)
-                b.errorbar([tau * 1.04], [s_inf], yerr=[e_inf], fmt="D", color="k", ms=3.5,
-                           capsize=2, mfc="none", label=r"ppc $\to\infty$ (bias $\propto$ 1/ppc)")
-                b.legend(fontsize=6, loc="upper right")
-            elif ls == "-":
-                seen[round(tau)] = (s_eff, err, ppc)
+            if ls == "-" or round(tau) in seen:  # a control joins its run's tau_c
+                seen.setdefault(round(tau), []).append((s_eff, err, ppc))
+        for tau_r, pts in seen.items():  # extrapolate to infinite ppc
+            if len({q[2] for q in pts}) < 2:
+                continue
+            ext = noise_extrapolation(*zip(*pts, strict=True))
+            b.errorbar([tau_r * 1.04], [ext["S_inf"]], yerr=[ext["S_inf_err"]], fmt="D",
+                       color="k", ms=3.5, capsize=2, mfc="none",
+                       label=r"ppc $\to\infty$ (bias $\propto$ 1/ppc)")
+            b.legend(fontsize=6, loc="upper right")
         a.set_xlabel(r"$B/B_0$")
         a.set_ylabel(r"$\Delta_i = T_\perp/T_\parallel - 1$")
         a.legend(fontsize=6)
@@ -777,19 +812,50 @@ def figure_tau(runs: tuple[Path, ...], noise: tuple[Path, ...], alpha: float,
     return path
 
 
-def noise_extrapolation(s_hi: float, err_hi: float, ppc_hi: float, s_lo: float,
-                        err_lo: float, ppc_lo: float) -> tuple[float, float]:
-    """Extrapolate a late-time S to infinite particles per cell from two runs that differ
-    only in ppc, assuming the particle-noise bias is linear in 1/ppc (noise scattering
-    rate ~ 1/ppc, small against the wave scattering that sets the marginal state):
-    ``S_inf = S_hi + (S_hi - S_lo) f`` with ``f = (1/ppc_hi) / (1/ppc_lo - 1/ppc_hi)``.
+def noise_extrapolation(s: Sequence[float], err: Sequence[float],
+                        ppc: Sequence[float]) -> dict[str, float]:
+    """Extrapolate a late-time S to infinite particles per cell from runs that differ only
+    in ppc, assuming the particle-noise bias is linear in 1/ppc (noise scattering rate
+    ~ 1/ppc, small against the wave scattering that sets the marginal state): the
+    least-squares line ``S = S_inf + c / ppc``. With two runs it passes through both,
+    ``S_inf = S_hi + (S_hi - S_lo) (1/ppc_hi) / (1/ppc_lo - 1/ppc_hi)``; a third run tests
+    the linearity.
+
+    The runs are weighted equally: a late-window error (:func:`_late_error`) is mostly
+    the drift of Delta_i across the window, shared by runs windowed at the same times,
+    not an independent random error, and a run that happens to drift little would
+    otherwise take all the weight. The errors are propagated through the (linear)
+    estimator.
+
+    Parameters
+    ----------
+    s, err : sequence of float
+        S of each run and its 1-sigma error.
+    ppc : sequence of float
+        Particles per cell of each run (at least two different values).
 
     Returns
     -------
-    (S_inf, error) with the two errors propagated in quadrature.
+    dict
+        ``S_inf`` and its error ``S_inf_err``, the slope ``c``, ``dof`` (runs - 2) and
+        ``pull``: the largest residual from the line in units of its propagated error
+        (NaN without a degree of freedom; above ~2 the bias is not linear in 1/ppc).
     """
-    f = (1.0 / ppc_hi) / (1.0 / ppc_lo - 1.0 / ppc_hi)
-    return s_hi + (s_hi - s_lo) * f, math.hypot((1.0 + f) * err_hi, f * err_lo)
+    y, e = np.asarray(s, float), np.asarray(err, float)
+    x = 1.0 / np.asarray(ppc, float)
+    if y.size < 2 or np.ptp(x) == 0.0:
+        raise ValueError("noise extrapolation needs runs at two or more different ppc")
+    design = np.column_stack([np.ones_like(x), x])
+    coef_map = np.linalg.pinv(design)  # (2, n): the estimator is linear in the S of the runs
+    s_inf, slope = coef_map @ y
+    resid_map = np.eye(y.size) - design @ coef_map  # residuals = resid_map @ y
+    resid = resid_map @ y
+    resid_err = np.sqrt((resid_map**2) @ e**2)
+    dof = int(y.size - 2)
+    pull = float(np.max(np.abs(resid) / resid_err)) if dof > 0 and np.all(resid_err > 0) \
+        else math.nan
+    return {"S_inf": float(s_inf), "S_inf_err": float(np.sqrt(np.sum((coef_map[0] * e) ** 2))),
+            "c": float(slope), "dof": dof, "pull": pull}
 
 
 def _study_marginal(cid: str, p800: dict[str, Any], noise: list[dict[str, Any]],
@@ -801,7 +867,7 @@ def _study_marginal(cid: str, p800: dict[str, Any], noise: list[dict[str, Any]],
     beta_par,i.
 
     Particle noise scatters the ions at a rate ~ 1/ppc, which lowers Delta_i. The noise
-    control (the same deck at fewer ppc, its window at the same times) gives the
+    controls (the same deck at fewer ppc, their windows at the same times) give the
     extrapolation to infinite ppc (:func:`noise_extrapolation`), which must lie in the
     band as well."""
     s800 = p800["delta_mean"] * p800["beta_mean"] ** alpha
@@ -813,18 +879,29 @@ def _study_marginal(cid: str, p800: dict[str, Any], noise: list[dict[str, Any]],
                               "delta": d, "band": [lo, hi], "tau_c": p800["tau_c"],
                               "ppc": p800["ppc"]}
     noise_txt = "; no noise control run"
+    gamma_txt = ""
+    if math.isfinite(p800.get("gamma_L", math.nan)):
+        detail["gamma_L_late"] = p800["gamma_L"]
+        gamma_txt = (f"; the late state's bi-Maxwellian is linearly unstable with gamma_L,max"
+                     f" = {p800['gamma_L']:.2g} Omega_i (dispersion solver)")
     if noise:
-        c = noise[0]
-        s_ctl = c["delta_mean"] * c["beta_mean"] ** alpha
-        err_ctl = _late_error(c) * c["beta_mean"] ** alpha
-        s_inf, err_inf = noise_extrapolation(s800, err, p800["ppc"], s_ctl, err_ctl, c["ppc"])
+        s_ctl = [c["delta_mean"] * c["beta_mean"] ** alpha for c in noise]
+        err_ctl = [_late_error(c) * c["beta_mean"] ** alpha for c in noise]
+        ppc_ctl = [c["ppc"] for c in noise]
+        ext = noise_extrapolation([s800, *s_ctl], [err, *err_ctl], [p800["ppc"], *ppc_ctl])
+        s_inf, err_inf = ext["S_inf"], ext["S_inf_err"]
         ok = ok and bool(0.3 <= s_inf <= 0.6)
-        noise_txt = (f"; noise control ({c['ppc']} ppc, same window): S = {s_ctl:.3f} +- "
-                     f"{err_ctl:.3f}, so extrapolated to infinite ppc (bias ~ 1/ppc) "
+        ctl_txt = ", ".join(f"{n} ppc: S = {v:.3f} +- {e:.3f}"
+                            for n, v, e in zip(ppc_ctl, s_ctl, err_ctl, strict=True))
+        lin_txt = (f"; largest residual from the line {ext['pull']:.1f} sigma"
+                   if ext["dof"] > 0 else "")
+        noise_txt = (f"; noise control{'s' if len(noise) > 1 else ''} (same window): "
+                     f"{ctl_txt}, so extrapolated to infinite ppc (bias ~ 1/ppc{lin_txt}) "
                      f"S = {s_inf:.3f} +- {err_inf:.3f}")
         detail.update({"S_noise_corrected": s_inf, "S_noise_corrected_err": err_inf,
-                       "noise_bias": s_inf - s800, "S_control": s_ctl,
-                       "S_control_err": err_ctl, "ppc_control": c["ppc"]})
+                       "noise_bias": s_inf - s800, "noise_slope": ext["c"],
+                       "noise_pull": ext["pull"], "noise_dof": ext["dof"],
+                       "S_control": s_ctl, "S_control_err": err_ctl, "ppc_control": ppc_ctl})
     return Check(
         f"{cid}.S800", "marginal-stability law at the study's compression time "
         "tau_c = 800 /Omega_i0 (its fiducial run): S = Delta_i beta_par,i^alpha, alpha from "
@@ -832,7 +909,7 @@ def _study_marginal(cid: str, p800: dict[str, Any], noise: list[dict[str, Any]],
         f"{p800['t_to'] / p800['tau_c']:.2f} tau_c, the end of the run)",
         f"Delta_i = {d:.3f} +- {_late_error(p800):.3f} at beta_par,i = {b:.2f} (band "
         f"{lo:.3f}-{hi:.3f}); S = {s800:.3f} +- {err:.3f} (alpha = {alpha:.2f}, "
-        f"{p800['ppc']} ppc){noise_txt}",
+        f"{p800['ppc']} ppc){noise_txt}{gamma_txt}",
         "0.3 <= S <= 0.6 (also extrapolated to infinite ppc) and Delta_i inside the band",
         ok, s800, detail)
 

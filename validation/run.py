@@ -76,6 +76,7 @@ RUNS = {
     "compression_ic_tau400": DECKS / "compression_ic_tau400.toml",
     "compression_ic_tau800": DECKS / "compression_ic_tau800.toml",
     "compression_ic_tau800_ppc512": DECKS / "compression_ic_tau800_ppc512.toml",
+    "compression_ic_tau800_ppc1024": DECKS / "compression_ic_tau800_ppc1024.toml",
 }
 #: runs with other initial beta, for the marginal-stability fit across beta (check 2)
 BETA_SERIES = ("compression_ic_beta2", "compression_ic_beta6")
@@ -83,10 +84,11 @@ BETA_SERIES = ("compression_ic_beta2", "compression_ic_beta6")
 #: marginal law at the study's tau_c = 800 /Omega_i0 (check 2; only run with --extended,
 #: about 25 min and 2.8 h, but used whenever a finished run is there)
 TAU_SERIES = ("compression_ic_tau400", "compression_ic_tau800")
-#: the noise control of the tau_c = 800 run: the same deck at a quarter of its ppc, for
-#: the extrapolation of check 2.S800 to infinite ppc (only run with --extended, about
-#: 35 min, but used whenever a finished run is there)
-NOISE_CONTROL = ("compression_ic_tau800_ppc512",)
+#: the noise controls of the tau_c = 800 run: the same deck at a quarter and a half of its
+#: ppc, for the extrapolation of check 2.S800 to infinite ppc and the test that the noise
+#: bias is linear in 1/ppc (only run with --extended, about 35 min and 1.1 h, but used
+#: whenever a finished run is there)
+NOISE_CONTROL = ("compression_ic_tau800_ppc512", "compression_ic_tau800_ppc1024")
 #: the optional runs of ``make validate-extended``
 EXTENDED = (*TAU_SERIES, *NOISE_CONTROL)
 NEEDS = {
@@ -368,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, help="NUMBA_NUM_THREADS of the runs")
     p.add_argument("--extended", action="store_true",
                    help="also run the optional runs of check 2: tau_c = 400 and 800 /Omega_i0 "
-                   "and the 512-ppc noise control of the tau_c = 800 run (about 3.9 h)")
+                   "and the 512- and 1024-ppc noise controls of the tau_c = 800 run (about 5 h)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="validation: %(message)s")
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
